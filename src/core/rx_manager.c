@@ -45,7 +45,7 @@ rx_manager_process_cycle(rx_cycle_t *cycle, int channel)
 #endif
     rx_time_update();
     st = &cycle->stats->procs[rx_process_slot];
-    rx_memzero(st, sizeof(rx_stats_proc_t));
+    /* zeroed by the master when the slot's last process exited */
     st->pid = (int32_t) rx_pid;
     st->generation = (uint32_t) cycle->generation;
     st->started = (int64_t) time(NULL);

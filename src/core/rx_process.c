@@ -92,7 +92,9 @@ rx_stats_retire(rx_stats_t *st, rx_stats_proc_t *p)
     for (i = 0; i < rx_nelems(p->status); i++) {
         r->status[i] += p->status[i];
     }
-    p->pid = 0;
+    /* the slot starts clean for its next process, which the master
+       publishes at fork time (rx_spawn_worker) */
+    rx_memzero(p, sizeof(rx_stats_proc_t));
 }
 
 static rx_int_t
@@ -198,9 +200,10 @@ rx_close_foreign_listeners(rx_cycle_t *cycle)
 static rx_int_t
 rx_spawn_worker(rx_cycle_t *cycle, rx_int_t slot, rx_uint_t type)
 {
-    rx_process_t *p;
-    int           sv[2], i;
-    pid_t         pid;
+    rx_process_t    *p;
+    rx_stats_proc_t *st;
+    int              sv[2], i;
+    pid_t            pid;
 
     if (slot == RX_ERROR && (slot = rx_free_slot()) == RX_ERROR) {
         rx_log_error(RX_LOG_ALERT, &cycle->log, 0, "no free process slot");
@@ -246,6 +249,13 @@ rx_spawn_worker(rx_cycle_t *cycle, rx_int_t slot, rx_uint_t type)
     p->started = rx_current_msec;
     p->used = 1;
     p->type = type;
+    if (cycle->stats) {
+        /* counted as a child from now on, before it runs its init */
+        st = &cycle->stats->procs[slot];
+        st->type = (uint32_t) type;
+        st->generation = (uint32_t) cycle->generation;
+        __atomic_store_n(&st->pid, (int32_t) pid, __ATOMIC_RELEASE);
+    }
     rx_log_error(RX_LOG_NOTICE, &cycle->log, 0, "start %s process %d",
                  rx_process_name(type), (int) pid);
     return slot;

@@ -74,7 +74,7 @@ rx_worker_init(rx_cycle_t *cycle, int channel)
         exit(2);
     }
     st = &cycle->stats->procs[rx_process_slot];
-    rx_memzero(st, sizeof(rx_stats_proc_t));
+    /* zeroed by the master when the slot's last process exited */
     st->pid = (int32_t) rx_pid;
     st->generation = (uint32_t) cycle->generation;
     st->started = (int64_t) time(NULL);

@@ -486,7 +486,7 @@ rx_ex_init_stats(rx_cycle_t *cycle)
         return;
     }
     st = &cycle->stats->procs[rx_process_slot];
-    rx_memzero(st, sizeof(rx_stats_proc_t));
+    /* zeroed by the master when the slot's last process exited */
     st->pid = (int32_t) getpid();
     st->generation = (uint32_t) cycle->generation;
     st->started = (int64_t) time(NULL);

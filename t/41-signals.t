@@ -25,7 +25,7 @@ shutdown_timeout: 5s
 limits:
   body_timeout: 20s
 EOF
-$t->plan(33)->run();
+$t->plan(35)->run();
 
 my $port = $t->port(0);
 my $ping = '/cxx-compiler-service/ping';
@@ -49,6 +49,37 @@ sub slow_post {
     $t->http_send($s, "POST $ping HTTP/1.1\r\n${host}Content-Length: 10\r\n"
                       . "\r\nhello");
     return $s;
+}
+
+# the processes holding the listening socket of 127.0.0.1:$port
+sub listen_holders {
+    my $hex = sprintf('0100007F:%04X', $port);
+    my $inode;
+    open(my $fh, '<', '/proc/net/tcp') or return ();
+    while (<$fh>) {
+        my @f = split;
+        $inode = $f[9] if $f[1] eq $hex && $f[3] eq '0A';
+    }
+    close $fh;
+    return () unless $inode;
+    return grep {
+        my $pid = $_;
+        opendir(my $d, "/proc/$pid/fd");
+        my $has = grep { (readlink("/proc/$pid/fd/$_") // '') eq
+                         "socket:[$inode]" } readdir $d;
+        $has;
+    } ($t->pid, $t->child_pids($t->pid));
+}
+
+# ------------------------------------------------------------ sockets
+
+{
+    my @children = $t->child_pids($t->pid);
+    my @expect = sort { $a <=> $b } ($t->pid, $t->worker_pids);
+    ok(@children > 2, 'a cache manager besides the workers')
+      or diag("@children");
+    is(join(' ', sort { $a <=> $b } listen_holders()), join(' ', @expect),
+       'only the master and the workers hold the listening socket');
 }
 
 # ------------------------------------------------------------ SIGKILL

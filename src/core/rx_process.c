@@ -174,25 +174,37 @@ rx_free_slot(void)
 }
 
 /* A child of a new generation must not keep the sockets only the old
- * cycle listens on: a port removed by the reload would stay bound. */
+ * cycle listens on: a port removed by the reload would stay bound.  The
+ * cache manager and module processes never accept, so they keep none: a
+ * copy there would park new clients in the backlog after the master and
+ * the workers closed theirs on a graceful stop. */
 static void
-rx_close_foreign_listeners(rx_cycle_t *cycle)
+rx_close_foreign_listeners(rx_cycle_t *cycle, rx_uint_t type)
 {
     rx_listening_t *ols, *ls = cycle->listening.elts;
     rx_uint_t       i, j;
 
-    if (rx_cycle == NULL || rx_cycle == cycle) {
-        return;
-    }
-    ols = rx_cycle->listening.elts;
-    for (i = 0; i < rx_cycle->listening.nelts; i++) {
-        for (j = 0; j < cycle->listening.nelts; j++) {
-            if (ls[j].fd == ols[i].fd) {
-                break;
+    if (rx_cycle != NULL && rx_cycle != cycle) {
+        ols = rx_cycle->listening.elts;
+        for (i = 0; i < rx_cycle->listening.nelts; i++) {
+            for (j = 0; j < cycle->listening.nelts; j++) {
+                if (ls[j].fd == ols[i].fd) {
+                    break;
+                }
+            }
+            if (j == cycle->listening.nelts && ols[i].fd != -1) {
+                close(ols[i].fd);
+                ols[i].fd = -1;
             }
         }
-        if (j == cycle->listening.nelts && ols[i].fd != -1) {
-            close(ols[i].fd);
+    }
+    if (type == RX_PROC_WORKER) {
+        return;
+    }
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].fd != -1) {
+            close(ls[i].fd);
+            ls[i].fd = -1;
         }
     }
 }
@@ -223,7 +235,7 @@ rx_spawn_worker(rx_cycle_t *cycle, rx_int_t slot, rx_uint_t type)
     if (pid == 0) {
         rx_pid = getpid();
         rx_process_slot = slot;
-        rx_close_foreign_listeners(cycle);
+        rx_close_foreign_listeners(cycle, type);
         for (i = 0; i < RX_MAX_PROCESSES; i++) {
             if (rx_processes[i].used && rx_processes[i].channel != -1) {
                 close(rx_processes[i].channel);
@@ -668,11 +680,11 @@ rx_master_stop(int signo)
     }
     grace = signo == SIGQUIT ? rx_cycle->conf->shutdown_timeout + RX_KILL_GRACE
                              : RX_KILL_GRACE;
+    rx_master_close_listeners(); /* new clients are refused, not parked */
     rx_log_error(RX_LOG_NOTICE, &rx_cycle->log, 0, "%s",
                  signo == SIGQUIT ? "gracefully shutting down" : "exiting");
     rx_signal_generation(rx_cycle->generation + 1, signo, 1);
     rx_kill_deadline = rx_current_msec + grace;
-    rx_master_close_listeners(); /* new clients are refused, not parked */
 }
 
 static void

@@ -124,12 +124,13 @@ rx_worker_begin_quit(rx_cycle_t *cycle)
     rx_uint_t i;
 
     rx_exiting = 1;
-    rx_log_error(RX_LOG_NOTICE, &cycle->log, 0, "gracefully shutting down");
     for (i = 0; rx_modules[i]; i++) {
         if (rx_modules[i]->quit_worker) {
             rx_modules[i]->quit_worker(cycle);
         }
     }
+    /* logged once the listeners are closed: what the line announces holds */
+    rx_log_error(RX_LOG_NOTICE, &cycle->log, 0, "gracefully shutting down");
     rx_shutdown_event.handler = rx_worker_shutdown_handler;
     rx_shutdown_event.log = &cycle->log;
     rx_shutdown_event.data = cycle;

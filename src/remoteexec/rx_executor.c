@@ -512,20 +512,11 @@ rx_ex_init_channel(int channel)
 static rx_int_t
 rx_ex_init(rx_cycle_t *cycle, int channel)
 {
-    rx_listening_t *ls = cycle->listening.elts;
-    rx_uint_t       i;
-
     (void) signal(SIGHUP, SIG_IGN);
 #if (RX_HAVE_PDEATHSIG)
     (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
     rx_reap = 0;
-    for (i = 0; i < cycle->listening.nelts; i++) {
-        if (ls[i].fd != -1) {
-            close(ls[i].fd); /* the proxy's, not ours */
-            ls[i].fd = -1;
-        }
-    }
     rx_time_update();
     rx_event_sigmask = &rx_wait_sigmask;
     if (rx_event_init(cycle->conf->limits.max_connections + 64, &cycle->log)

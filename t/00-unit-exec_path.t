@@ -1,2 +1,7 @@
 #!/usr/bin/perl
-my $o = $ENV{RX_OBJS} // 'objs'; exec("$o/unit/exec_path") or die "cannot run $o/unit/exec_path: $!";
+# the unit binary objs/unit/exec_path; under RX_VALGRIND (make check-valgrind)
+# memcheck writes its report to that directory
+my $o = $ENV{RX_OBJS} // 'objs';
+my @vg = $ENV{RX_VALGRIND}
+  ? ('valgrind', "--log-file=$ENV{RX_VALGRIND}/vg.%p") : ();
+exec(@vg, "$o/unit/exec_path") or die "cannot run $o/unit/exec_path: $!";

@@ -35,7 +35,8 @@ package Test::Rx;
 # Environment: RX_OBJS (build directory, default objs), RX_ASAN_LOG_DIR
 # (where ASan/UBSan write asan.PID / ubsan.PID), RX_VALGRIND (a directory:
 # the daemon runs under valgrind's memcheck, which writes vg.PID there for
-# every process, workers included), TEST_RX_LEAVE=1 keeps the
+# every process, workers included; options come from VALGRIND_OPTS, as
+# make check-valgrind sets them), TEST_RX_LEAVE=1 keeps the
 # temporary directory, TEST_RX_VERBOSE=1 prints the daemon's logs.
 #
 # Only core Perl modules; IO::Socket::SSL is loaded on demand for tls.
@@ -348,8 +349,7 @@ sub run {
         open(STDOUT, '>>', "$self->{_dir}/stderr");
         open(STDERR, '>>', "$self->{_dir}/stderr");
         my @vg = $ENV{RX_VALGRIND}
-            ? ('valgrind', '--quiet', '--num-callers=30',
-               "--log-file=$ENV{RX_VALGRIND}/vg.%p")
+            ? ('valgrind', "--log-file=$ENV{RX_VALGRIND}/vg.%p")
             : ();
         exec(@vg, $self->{_bin}, '-c', $self->conf_file, '-p', $self->{_dir},
              @extra) or POSIX::_exit(127);

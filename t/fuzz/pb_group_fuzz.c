@@ -1,13 +1,7 @@
 /*
  * libFuzzer harness for the group transcoder and ExecReq unpacking.
- * Not part of `make check`. Build from the repository root, e.g.:
- *
- *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
- *       -Isrc/core -Isrc/rpc -Iobjs -Iobjs/proto \
- *       t/fuzz/pb_group_fuzz.c src/rpc/rx_pb_group.c src/rpc/rx_pb.c \
- *       src/core/rx_{string,palloc,array,buf,log,times}.c \
- *       objs/proto/goma_data.pb-c.c -lprotobuf-c -o objs/pb_group_fuzz
- *   objs/pb_group_fuzz -max_total_time=60 t/fixtures/pb
+ * Not part of `make check`: `make fuzz` builds it with clang and runs it
+ * (`make fuzz FUZZ=pb_group FUZZ_TIME=600` for a longer run of this one).
  *
  * Besides "no crash, no over-read" it checks that accepted input is fully
  * rewritten (transcoding the output again changes nothing) and that what

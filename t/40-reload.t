@@ -29,7 +29,7 @@ limits:
 EOF
 
 $t->write_config($base);
-$t->plan(36)->run();
+$t->plan(38)->run();
 
 my $port = $t->port(0);
 my $N = 300;    # requests per load process, at least
@@ -145,6 +145,73 @@ is(reloads(), 3, 'status page: 3 reloads');
 my @workers = $t->wait_for(sub { my @w = $t->worker_pids(); @w == 2 }, 10)
     ? $t->worker_pids() : ();
 is(scalar @workers, 2, 'the old workers are gone: 2 workers left');
+
+# Hot keep-alive clients: each sends its next request the moment it has
+# an answer, on the same connection, never retrying.  A retiring worker
+# must not close such a connection under a request: it answers it with
+# Connection: close (then the client reconnects, to a new worker).
+sub hot {
+    my ($k) = @_;
+    my ($done, $failed, $closes, $s, @why) = (0, 0, 0);
+    my $deadline = time() + 20;
+    while (time() < $deadline && !-e "$dir/hot.stop") {
+        $s //= $t->http_connect($port);
+        my $r = $s && $t->http_send($s, "GET /healthz HTTP/1.1\r\n"
+                                        . "Host: 127.0.0.1\r\n\r\n")
+                && $t->http_read($s);
+        if ($r && $r->{status} == 200) {
+            if (($r->{headers}{connection} // '') eq 'close') {
+                $closes++;
+                undef $s;
+            }
+        } else {
+            $failed++;
+            push @why, "request $done: " . ($r ? "status $r->{status}"
+                                               : 'no answer') if @why < 10;
+            undef $s;
+        }
+        $done++;
+        $t->write_file("hot.$k.tmp", "$done $failed $closes\n"
+                                     . join("\n", @why));
+        rename("$dir/hot.$k.tmp", "$dir/hot.$k");
+    }
+    POSIX::_exit(0);
+}
+
+sub hot_progress {
+    my @sum = (0, 0, 0);
+    for my $k (1 .. 4) {
+        my @v = $t->read_file("hot.$k") =~ /^(\d+) (\d+) (\d+)/;
+        $sum[$_] += $v[$_] // 0 for 0 .. 2;
+    }
+    return @sum;
+}
+
+my @hot;
+for my $k (1 .. 4) {
+    my $pid = fork() // die "fork: $!";
+    hot($k) if $pid == 0;
+    push @hot, $pid;
+}
+my $hot_reloads = 0;
+for my $i (1 .. 4) {
+    my ($before) = hot_progress();
+    $t->wait_for(sub { (hot_progress())[0] >= $before + 100 }, 10);
+    $hot_reloads += $t->reload() // 0;
+    # the old workers retire while the clients keep going
+    $t->wait_for(sub { my @w = $t->worker_pids(); @w == 2 }, 10);
+}
+$t->write_file('hot.stop', '');
+$t->wait_for(sub {
+    @hot = grep { waitpid($_, POSIX::WNOHANG()) == 0 } @hot;
+    return !@hot;
+}, 25);
+kill 'KILL', @hot;
+my ($hot_done, $hot_failed, $hot_closes) = hot_progress();
+is($hot_reloads, 4, "hot keep-alive clients: 4 reloads ($hot_done requests,"
+                    . " $hot_closes answered with Connection: close)");
+is($hot_failed, 0, 'hot keep-alive clients: no request failed')
+    or diag(join "\n", map { $t->read_file("hot.$_") } 1 .. 4);
 
 # ------------------------------------------------------------ settings
 

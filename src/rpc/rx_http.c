@@ -10,8 +10,9 @@
 #include <rx_process.h>
 #include <netinet/tcp.h>
 
-#define RX_HTTP_ACCEPT_BATCH 64
-#define RX_HTTP_LINGER_MSEC  2000
+#define RX_HTTP_ACCEPT_BATCH   64
+#define RX_HTTP_LINGER_MSEC    2000
+#define RX_HTTP_QUIT_IDLE_MSEC 1000 /* see rx_http_quit_idle() */
 
 typedef enum {
     RX_HTTP_ST_IDLE = 0, /* keep-alive, waiting for a request */
@@ -36,6 +37,7 @@ struct rx_http_conn_s {
     struct iovec      iov[2];
     rx_uint_t         niov;
     u_char           *hdr; /* response head (request pool) */
+    rx_msec_t         idle_since;
     unsigned          continue_sent : 1;
 };
 
@@ -766,6 +768,7 @@ rx_http_done(rx_http_conn_t *hc)
         return;
     }
     hc->state = RX_HTTP_ST_IDLE;
+    hc->idle_since = rx_current_msec;
     rx_http_busy_conns--;
     rx_queue_insert_tail(&rx_http_idle_conns, &c->queue);
     rx_event_add_timer(c->read, rx_http_limits()->keepalive_timeout);
@@ -837,18 +840,47 @@ rx_http_close(rx_http_conn_t *hc)
     rx_destroy_pool(pool);
 }
 
+/*
+ * Graceful stop: a keep-alive connection idle for RX_HTTP_QUIT_IDLE_MSEC
+ * is closed now; a younger one is closed when it reaches that age, and a
+ * request that arrives on it meanwhile is answered with Connection: close.
+ * Closing a connection the instant its client sends the next request on
+ * it fails that request; a client that just had an answer is the one most
+ * likely to, so it gets the grace.
+ */
 void
-rx_http_close_idle(void)
+rx_http_quit_idle(void)
+{
+    rx_queue_t *q, *next;
+    rx_conn_t  *c;
+    rx_msec_t   age, ka = rx_http_limits()->keepalive_timeout;
+
+    for (q = rx_queue_head(&rx_http_idle_conns);
+         q != rx_queue_sentinel(&rx_http_idle_conns); q = next) {
+        next = rx_queue_next(q);
+        c = rx_queue_data(q, rx_conn_t, queue);
+        age = rx_current_msec - ((rx_http_conn_t *) c->data)->idle_since;
+        if (age >= RX_HTTP_QUIT_IDLE_MSEC || age >= ka) {
+            rx_queue_remove(q);
+            rx_http_close(c->data);
+            continue;
+        }
+        rx_event_del_timer(c->read);
+        rx_event_add_timer(c->read, rx_min(RX_HTTP_QUIT_IDLE_MSEC, ka) - age);
+    }
+}
+
+rx_uint_t
+rx_http_idle_count(void)
 {
     rx_queue_t *q;
-    rx_conn_t  *c;
+    rx_uint_t   n = 0;
 
-    while (!rx_queue_empty(&rx_http_idle_conns)) {
-        q = rx_queue_head(&rx_http_idle_conns);
-        c = rx_queue_data(q, rx_conn_t, queue);
-        rx_queue_remove(q);
-        rx_http_close(c->data);
+    for (q = rx_queue_head(&rx_http_idle_conns);
+         q != rx_queue_sentinel(&rx_http_idle_conns); q = rx_queue_next(q)) {
+        n++;
     }
+    return n;
 }
 
 static void

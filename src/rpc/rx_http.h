@@ -116,10 +116,11 @@ extern rx_int_t  rx_http_quitting;
 extern rx_int_t (*rx_http_authenticate)(rx_http_req_t *r);
 
 /* internal to the HTTP module */
-rx_int_t rx_http_dispatch(rx_http_req_t *r);
-void     rx_http_accept(rx_event_t *ev);
-void     rx_http_close_idle(void);
-rx_int_t rx_http_status_page(rx_http_req_t *r);
+rx_int_t  rx_http_dispatch(rx_http_req_t *r);
+void      rx_http_accept(rx_event_t *ev);
+void      rx_http_quit_idle(void);
+rx_uint_t rx_http_idle_count(void);
+rx_int_t  rx_http_status_page(rx_http_req_t *r);
 
 /** A section of the status page, appended as HTML to @b. */
 typedef void (*rx_http_status_pt)(rx_buf_t *b);

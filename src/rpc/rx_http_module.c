@@ -176,13 +176,14 @@ rx_http_quit_worker(rx_cycle_t *cycle)
             ls[i].conn = NULL;
         }
     }
-    rx_http_close_idle();
+    rx_http_quit_idle();
 }
 
 static rx_uint_t
 rx_http_busy(rx_cycle_t *cycle)
 {
-    return rx_http_busy_conns;
+    /* idle keep-alive connections in their grace keep a quitting worker */
+    return rx_http_busy_conns + (rx_http_quitting ? rx_http_idle_count() : 0);
 }
 
 rx_int_t

@@ -52,7 +52,7 @@ backend: {address: "127.0.0.1:$rport", insecure: on}
 file_store: {path: files, index_entries: 65536}
 exec: {request_timeout: 50s}
 EOF
-$t->plan(61)->run;
+$t->plan(63)->run;
 
 my $port = $t->port(0);
 my $proj = "$dir/proj";
@@ -199,6 +199,32 @@ for my $src (qw(src/hello.c src/util.c src/main.c)) {
                       @{ $r->{missing_rounds} // [] } }));
   ok(defined $b->{remote} && $b->{remote} eq ($b->{local} // ''),
      'big source: object equals the local one');
+}
+
+###############################################################################
+# a hash key sent with other bytes than it names does not poison the
+# digest cache that every user shares: a later request that names the
+# key alone gets the right content (or is asked for it), never the other
+
+{
+  my %proj;
+  for my $who (qw(victim attacker)) {
+    my $p = $proj{$who} = "$dir/$who";
+    spew("$p/src/v.c", "#include \"v.h\"\nint v_$tag = V;\n");
+    spew("$p/include/v.h", $who eq 'victim' ? "#define V 1 /* $tag */\n"
+                                             : "#define V 666\n");
+  }
+  my @cmd = qw(gcc -c src/v.c -o out/v.o -Iinclude -g0);
+  my $r = goma_exec($port, %common, cwd => $proj{attacker}, cmd => \@cmd,
+                    args => [ '--forge-key',
+                              "include/v.h=\@$proj{victim}/include/v.h" ]);
+  is($r->{exit_status}, 0, 'forged hash key: that request compiles its bytes')
+    or diag(summary($r));
+  my $b = compile_both($port, %common, cwd => $proj{victim}, cmd => \@cmd,
+                       out => 'out/v.o', args => ['--hash-only']);
+  ok(defined $b->{remote} && $b->{remote} eq ($b->{local} // ''),
+     'forged hash key: a later hash-only request gets the real content')
+    or diag(summary($b->{r}));
 }
 
 ###############################################################################

@@ -138,6 +138,26 @@ rx_exec_missing(rx_exec_t *x, const char *filename, const char *reason)
     }
 }
 
+/*
+ * Whether @key is the hash key of the embedded blob @fb: the SHA-256 of
+ * its serialization (GOMA_PROTOCOL.md 10.3; protobuf-c writes fields in
+ * number order, as the client's encoder does).  The digest cache is
+ * shared by every user: a key a request pairs with other content must
+ * not go in, or later requests naming that key would get the other bytes.
+ */
+static rx_int_t
+rx_exec_key_names(rx_exec_t *x, DevtoolsGoma__FileBlob *fb, const u_char *key)
+{
+    rx_str_t raw;
+    u_char   k[RX_SHA256_LEN];
+
+    if (rx_pb_pack(x->pool, &fb->base, 0, &raw) != RX_OK) {
+        return RX_ERROR;
+    }
+    rx_sha256(raw.data, raw.len, k);
+    return memcmp(k, key, RX_SHA256_LEN) == 0 ? RX_OK : RX_DECLINED;
+}
+
 /* Digest of one input: digest cache, else the bytes (embedded or stored). */
 static rx_int_t
 rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
@@ -145,7 +165,7 @@ rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
 {
     rx_dc_digest_t dc;
     rx_str_t       content, raw;
-    rx_int_t       rc;
+    rx_int_t       rc, keyed = 0, named = RX_OK;
 
     if (in->hash_key && in->hash_key[0]) {
         if (rx_sha256_parse_hex((u_char *) in->hash_key, strlen(in->hash_key),
@@ -153,6 +173,7 @@ rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
             != RX_OK) {
             return RX_DECLINED;
         }
+        keyed = 1;
     } else if (in->content) {
         if (rx_pb_pack(x->pool, &in->content->base, 0, &raw) != RX_OK) {
             return RX_ERROR;
@@ -164,12 +185,20 @@ rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
     if (in->content
         && in->content->blob_type
                == DEVTOOLS_GOMA__FILE_BLOB__BLOB_TYPE__FILE) {
+        /* this request gets the bytes it sent, whatever its key says */
         b->data.data = in->content->content.data;
         b->data.len = in->content->content.len;
         rx_reapi_digest_of(&b->d, b->data.data, b->data.len);
-        (void) rx_hex_decode(dc.hash, (u_char *) b->d.hash, RX_SHA256_HEX_LEN);
-        dc.size = b->d.size;
-        rx_digest_cache_put(b->key, &dc);
+        named = keyed ? rx_exec_key_names(x, in->content, b->key) : RX_OK;
+        if (named == RX_ERROR) {
+            return RX_ERROR;
+        }
+        if (named == RX_OK) {
+            (void) rx_hex_decode(dc.hash, (u_char *) b->d.hash,
+                                 RX_SHA256_HEX_LEN);
+            dc.size = b->d.size;
+            rx_digest_cache_put(b->key, &dc);
+        }
         return RX_OK;
     }
     if (rx_digest_cache_get(b->key, &dc) == RX_OK) {
@@ -179,18 +208,20 @@ rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
         b->from_store = 1; /* bytes loaded only if the CAS lacks them */
         return RX_OK;
     }
+    /* an embedded FILE_META: its chunks were uploaded with /s */
     if (in->content
         && in->content->blob_type
-               == DEVTOOLS_GOMA__FILE_BLOB__BLOB_TYPE__FILE_META) { /* embedded
-                                                                       FILE_META:
-                                                                       its
-                                                                       chunks
-                                                                       were
-                                                                       uploaded
-                                                                       with /s
-                                                                     */
+               == DEVTOOLS_GOMA__FILE_BLOB__BLOB_TYPE__FILE_META) {
         rc = rx_exec_load_meta(x->pool, in->content, &content);
+        if (rc == RX_OK && keyed) {
+            /* its chunks are verified; the key must name this FILE_META */
+            named = rx_exec_key_names(x, in->content, b->key);
+            if (named == RX_ERROR) {
+                return RX_ERROR;
+            }
+        }
     } else {
+        /* the file store checks the bytes against the key on every read */
         rc = rx_exec_load_input(x->pool, b->key, &content);
     }
     if (rc != RX_OK) {
@@ -198,9 +229,11 @@ rx_exec_input_digest(rx_exec_t *x, DevtoolsGoma__ExecReqInput *in,
     }
     b->data = content;
     rx_reapi_digest_of(&b->d, content.data, content.len);
-    (void) rx_hex_decode(dc.hash, (u_char *) b->d.hash, RX_SHA256_HEX_LEN);
-    dc.size = b->d.size;
-    rx_digest_cache_put(b->key, &dc);
+    if (named == RX_OK) {
+        (void) rx_hex_decode(dc.hash, (u_char *) b->d.hash, RX_SHA256_HEX_LEN);
+        dc.size = b->d.size;
+        rx_digest_cache_put(b->key, &dc);
+    }
     return RX_OK;
 }
 

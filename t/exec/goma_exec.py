@@ -447,6 +447,15 @@ class Request:
             data = read_file(src[1:]) if src.startswith('@') else \
                 src.encode()
             self.inputs.append(InputFile(name, data))
+        # --forge-key NAME=@FILE: NAME goes with its own bytes but FILE's
+        # hash key, as a hostile client would send it
+        for spec in self.opts.forge_key:
+            name, _, src = spec.partition('=')
+            key = InputFile(name, read_file(src[1:]) if src.startswith('@')
+                            else src.encode()).key
+            for i in self.inputs:
+                if i.name == name:
+                    i.key = key
         hash_only = set(self.opts.hash_only_input)
         for i in self.inputs:
             if not self.opts.hash_only and i.name not in hash_only:
@@ -920,6 +929,9 @@ def parse_args(argv):
     p.add_argument('--json', action='store_true')
     p.add_argument('--hash-only', action='store_true')
     p.add_argument('--hash-only-input', action='append', default=[])
+    p.add_argument('--forge-key', action='append', default=[],
+                   help='NAME=@FILE or NAME=TEXT: send input NAME with the '
+                   'hash key of other content (a test of the server)')
     p.add_argument('--store-first', action='store_true')
     p.add_argument('--on-missing', choices=('embed', 'store', 'fail'),
                    default='embed')

@@ -114,14 +114,23 @@ rx_ex_cas_has(const rx_ex_digest_t *d)
 int
 rx_ex_cas_open(const rx_ex_digest_t *d)
 {
-    char path[PATH_MAX];
-    int  fd;
+    char        path[PATH_MAX];
+    int         fd;
+    struct stat st;
 
     rx_ex_cas_path(d, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd != -1) {
-        rx_ex_lru_touch(d, d->size, RX_EX_CAS);
+    if (fd == -1) {
+        return -1;
     }
+    /* the size comes from the caller (a resource name): a blob is only
+       what it is on disk, and only that size is ever counted */
+    if (fstat(fd, &st) == -1 || st.st_size != d->size) {
+        close(fd);
+        errno = ENOENT;
+        return -1;
+    }
+    rx_ex_lru_touch(d, d->size, RX_EX_CAS);
     return fd;
 }
 
@@ -148,8 +157,7 @@ rx_int_t
 rx_ex_cas_get(rx_pool_t *pool, const rx_ex_digest_t *d, size_t max,
               rx_str_t *out)
 {
-    struct stat st;
-    int         fd;
+    int fd;
 
     out->len = 0;
     out->data = (u_char *) "";
@@ -159,14 +167,9 @@ rx_ex_cas_get(rx_pool_t *pool, const rx_ex_digest_t *d, size_t max,
     if ((uint64_t) d->size > max) {
         return RX_ERROR;
     }
-    fd = rx_ex_cas_open(d);
+    fd = rx_ex_cas_open(d); /* of the size asked for, or ENOENT */
     if (fd == -1) {
         return errno == ENOENT ? RX_DECLINED : RX_ERROR;
-    }
-    if (fstat(fd, &st) == -1 || st.st_size != d->size) {
-        close(fd);
-        rx_ex_lru_forget(d, RX_EX_CAS); /* truncated by a crash: drop it */
-        return RX_DECLINED;
     }
     out->data = rx_pnalloc(pool, (size_t) d->size + 1);
     if (out->data == NULL

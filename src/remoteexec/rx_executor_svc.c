@@ -251,9 +251,11 @@ rx_ex_batch_read(rx_ex_stream_t *st, u_char *msg, size_t len)
         rx_ex_finish(st, RX_GRPC_INVALID_ARGUMENT, "malformed request");
         return;
     }
-    for (i = 0; i < req->n_digests; i++) {
-        total +=
-            req->digests[i]->size_bytes > 0 ? req->digests[i]->size_bytes : 0;
+    for (i = 0; i < req->n_digests && total <= RX_EX_MAX_BATCH; i++) {
+        /* each size is bounded before the sum: no overflow */
+        total += rx_max(
+            rx_min(req->digests[i]->size_bytes, (int64_t) RX_EX_MAX_BATCH + 1),
+            (int64_t) 0);
     }
     if (total > RX_EX_MAX_BATCH) {
         rx_ex_finish(st, RX_GRPC_INVALID_ARGUMENT,

@@ -254,6 +254,15 @@ def t_cas(c):
             P.re.Digest(hash='ABC', size_bytes=1)]), timeout=10))
     check(code == grpc.StatusCode.INVALID_ARGUMENT,
           'FindMissing: malformed digest INVALID_ARGUMENT', code)
+    # sizes whose sum wraps around in 64 bits still exceed the limit
+    huge = 2 ** 63 - 1
+    code, _ = grpc_code(lambda: c.cas.BatchReadBlobs(
+        P.re.BatchReadBlobsRequest(digests=[
+            P.re.Digest(hash=sha(b'x'), size_bytes=huge),
+            P.re.Digest(hash=sha(b'y'), size_bytes=huge), dig(b)]),
+        timeout=10))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT,
+          'BatchRead: sizes summing past 2^64 INVALID_ARGUMENT', code)
 
 
 def bs_write(c, data, d=None, chunk=MIB, name=None):
@@ -311,6 +320,10 @@ def t_bytestream(c):
     code, _ = bs_read(c, dig(b'absent blob'))
     check(code == grpc.StatusCode.NOT_FOUND, 'ByteStream Read: NOT_FOUND',
           code)
+    # a stored blob named with another size is not that blob
+    code, chunks = bs_read(c, P.re.Digest(hash=sha(big), size_bytes=2 ** 62))
+    check(code == grpc.StatusCode.NOT_FOUND and not chunks,
+          'ByteStream Read: a stored hash with a wrong size NOT_FOUND', code)
     code, _ = bs_write(c, b'x', name='bad/resource')
     check(code == grpc.StatusCode.INVALID_ARGUMENT,
           'ByteStream Write: bad resource name', code)

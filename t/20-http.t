@@ -17,7 +17,7 @@ $t->write_config(<<'EOF');
 workers: 2
 listen: [ "127.0.0.1:%%PORT_0%%" ]
 EOF
-$t->plan(72)->run();
+$t->plan(78)->run();
 
 my $port = $t->port(0);
 my $ping = '/cxx-compiler-service/ping';
@@ -231,6 +231,15 @@ is($r->{status}, 200, 'chunked request body: 200');
     $t->http_send($s, 'hello');
     $r = $t->http_read($s);
     is($r && $r->{status}, 200, 'Expect: 100-continue: then the response');
+    # the next request on the connection waits for its own 100
+    $t->http_send($s, "POST $ping HTTP/1.1\r\n${host}Content-Length: 5\r\n"
+                      . "Expect: 100-continue\r\n\r\n");
+    $r = $t->http_read($s);
+    is($r && $r->{status}, 100,
+       'Expect: 100-continue: a second request on the connection gets one');
+    $t->http_send($s, 'hello');
+    $r = $t->http_read($s);
+    is($r && $r->{status}, 200, 'Expect: 100-continue: second response');
 }
 
 {
@@ -256,6 +265,18 @@ is($r->{status}, 400, 'two different Content-Length values: 400');
 
 $r = req("POST $ping HTTP/1.1\r\n${host}Transfer-Encoding: gzip\r\n\r\n");
 is($r->{status}, 501, 'Transfer-Encoding other than chunked: 501');
+
+$r = req("POST $ping HTTP/1.0\r\n${host}Transfer-Encoding: chunked\r\n"
+         . "Connection: keep-alive\r\n\r\n0\r\n\r\n", check_close => 1);
+is($r->{status}, 400, 'HTTP/1.0 with Transfer-Encoding: 400');
+ok($r->{eof}, 'HTTP/1.0 with Transfer-Encoding: connection closed');
+
+$r = req("POST $ping HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n"
+         . "Connection: close\r\n\r\n1 0\r\nx\r\n0\r\n\r\n");
+is($r->{status}, 400, 'chunk size with a blank inside ("1 0"): 400');
+$r = req("POST $ping HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n"
+         . "Connection: close\r\n\r\n5 \t;a=b\r\nhello\r\n0 \r\n\r\n");
+is($r->{status}, 200, 'blanks between a chunk size and ";" or the line end');
 
 # ------------------------------------------------------------ malformed
 

@@ -388,6 +388,7 @@ rx_http_start_request(rx_http_conn_t *hc, u_char *end)
     hc->r = r;
     hc->requests++;
     hc->scanned = 0;
+    hc->continue_sent = 0; /* per request: each may wait for its 100 */
     /* the request keeps its own copy of the head: the connection buffer
        is reused for the body (chunked) and the next requests */
     head = rx_pnalloc(pool, (size_t) (end - hc->in.pos));

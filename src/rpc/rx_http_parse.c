@@ -221,6 +221,9 @@ rx_http_process_header(rx_http_req_t *r, rx_http_header_t *h)
         }
         r->content_length = n;
     } else if (rx_str_eq_ci(&h->name, "transfer-encoding")) {
+        if (r->http_minor == 0) {
+            return 400; /* RFC 9112 6.1: no framing to trust in HTTP/1.0 */
+        }
         if (!rx_str_eq_ci(&h->value, "chunked") || r->chunked) {
             return 501; /* only "chunked" alone is understood */
         }
@@ -252,6 +255,7 @@ rx_http_process_header(rx_http_req_t *r, rx_http_header_t *h)
 
 enum {
     RX_CHUNK_SIZE = 0,
+    RX_CHUNK_SIZE_WS, /* blanks after the size: only ';' or the end next */
     RX_CHUNK_EXT,
     RX_CHUNK_SIZE_LF,
     RX_CHUNK_DATA,
@@ -288,8 +292,10 @@ rx_http_chunk_size(rx_http_chunked_t *ctx, u_char c)
     if (ctx->trailer == 0) {
         return 400;
     }
-    if (c == ';' || c == ' ' || c == '\t') {
+    if (c == ';') {
         ctx->state = RX_CHUNK_EXT;
+    } else if (c == ' ' || c == '\t') {
+        ctx->state = RX_CHUNK_SIZE_WS;
     } else if (c == '\r') {
         ctx->state = RX_CHUNK_SIZE_LF;
     } else if (c == '\n') {
@@ -316,6 +322,15 @@ rx_http_parse_chunked(rx_http_chunked_t *ctx, u_char **pos, u_char *last,
             p++;
             if ((rc = rx_http_chunk_size(ctx, c)) == RX_OK) {
                 rc = RX_AGAIN;
+            }
+            break;
+        case RX_CHUNK_SIZE_WS:
+            if (c == ' ' || c == '\t') {
+                p++;
+            } else if (c == ';' || c == '\r' || c == '\n') {
+                ctx->state = RX_CHUNK_EXT; /* which takes this byte */
+            } else {
+                return 400; /* "1 0": a size with a blank inside */
             }
             break;
         case RX_CHUNK_EXT:

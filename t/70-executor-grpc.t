@@ -19,7 +19,7 @@ use Test::Rx::Reapi qw(missing);
 use Test::Rx::Tap;
 use Time::HiRes qw(time);
 
-my $CLIENT_TESTS = 58;
+my $CLIENT_TESTS = 59;
 
 my $why = missing(qw(grpc stubs));
 plan skip_all => $why if $why;

@@ -36,6 +36,7 @@
 #define RX_EX_READ_CHUNK  (1024 * 1024)      /* ByteStream.Read chunks */
 #define RX_EX_INLINE_MAX  (64 * 1024)        /* stdout/stderr inlined */
 #define RX_EX_MAX_DEPTH   64                 /* directory nesting */
+#define RX_EX_MAX_ENTRIES 250000 /* files, directories, links of a tree */
 #define RX_EX_MAX_PROTO   (16 * 1024 * 1024) /* Action, Command, Directory */
 #define RX_EX_KEEP_DONE   300000             /* finished ops stay (ms) */
 #define RX_EX_FSIZE_LIMIT (4LL * 1024 * 1024 * 1024)
@@ -228,6 +229,7 @@ struct rx_ex_op_s {
     rx_grpc_code_e code; /* ExecuteResponse.status */
     char          *message;
     rx_array_t     missing; /* rx_ex_digest_t */
+    rx_uint_t      entries; /* of the input tree created so far */
     rx_re_t(ActionResult) * result;
     rx_str_t        response; /* packed ExecuteResponse */
     struct timespec ts[10];   /* RX_EX_TS_* */

@@ -335,6 +335,14 @@ rx_ex_put_entries(rx_ex_op_t *op, int dfd, rx_re_t(Directory) * dir,
     rx_int_t rc = RX_OK;
     size_t   i;
 
+    /* a tree is a DAG: a few small Directory blobs that name each other
+       twice per level stand for 2^depth entries; count what is created */
+    op->entries += dir->n_files + dir->n_directories + dir->n_symlinks;
+    if (op->entries > RX_EX_MAX_ENTRIES) {
+        return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
+                             "input tree of more than %u entries",
+                             (unsigned) RX_EX_MAX_ENTRIES);
+    }
     for (i = 0; i < dir->n_files && op->code != RX_GRPC_INVALID_ARGUMENT; i++) {
         rc |= rx_ex_put_file(op, dfd, dir->files[i]);
     }

@@ -499,6 +499,17 @@ def t_errors(c):
         action_digest=P.re.Digest(hash='x')), timeout=10)))
     check(code == grpc.StatusCode.INVALID_ARGUMENT, 'Execute: bad digest '
           'INVALID_ARGUMENT', code)
+    # a DAG: 20 levels that each name the level below twice stand for
+    # 2^21 entries in 21 small blobs; refused, not created
+    d, blobs = directory()
+    for _ in range(20):
+        d, b = directory(dirs=[('a', d), ('b', d)])
+        blobs += b
+    adig = action(c, ['true'], d, blobs, salt=b'dag')
+    _, er, err = execute(c, adig)
+    check(er is not None and er.status.code == 3
+          and 'entries' in er.status.message,
+          'input tree of 2^21 entries: INVALID_ARGUMENT', err or er)
     adig = action(c, ['/nonexistent/program'])
     _, er, err = execute(c, adig)
     check(er is not None and er.result.exit_code == 127 and

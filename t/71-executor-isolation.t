@@ -19,7 +19,7 @@ use Test::Rx;
 use Test::Rx::Reapi qw(missing);
 use Test::Rx::Tap;
 
-my $ISOLATION_TESTS = 27;
+my $ISOLATION_TESTS = 29;
 
 my $why = missing(qw(grpc stubs));
 plan skip_all => $why if $why;

@@ -4,7 +4,9 @@
  * and waits for it. On SIGTERM (the executor's timeout) or when the
  * executor dies (parent-death signal) the supervisor kills the whole
  * group; when the action ends it kills what the action left behind in its
- * group, then exits the way the action did, so that the executor's
+ * group, and, being a child subreaper, every descendant that left the
+ * group (setsid, double fork) and so came back to it as an orphan; then
+ * it exits the way the action did, so that the executor's
  * waitpid() sees the action's own status. The action child switches to
  * executor.user (setgroups, setgid, setuid), sets resource limits
  * (RLIMIT_CPU from the timeout, RLIMIT_FSIZE, RLIMIT_NOFILE, no core
@@ -15,6 +17,7 @@
 #include <rx_config.h>
 #include <rx_core.h>
 #include <rx_executor.h>
+#include <dirent.h>
 #include <grp.h>
 #include <sys/resource.h>
 #if (RX_HAVE_PDEATHSIG)
@@ -182,6 +185,80 @@ rx_ex_shim_mirror(int status)
     _exit(128 + signo);
 }
 
+#if (RX_HAVE_PDEATHSIG)
+#define RX_EX_SWEEP_BATCH 256
+
+/* kills the children of this process, found in /proc; returns how many,
+   their pids (up to RX_EX_SWEEP_BATCH) in @pids */
+static rx_uint_t
+rx_ex_shim_kill_children(pid_t self, pid_t *pids)
+{
+    struct dirent *de;
+    char           path[64], buf[512], *p;
+    rx_uint_t      n = 0;
+    ssize_t        len;
+    pid_t          pid;
+    DIR           *d;
+    int            fd;
+
+    d = opendir("/proc");
+    if (d == NULL) {
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        pid = (pid_t) atoi(de->d_name);
+        if (pid <= 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+        len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0) {
+            continue;
+        }
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold anything but the
+           last ')' */
+        p = strrchr(buf, ')');
+        if (p && strlen(p) > 4 && atoi(p + 4) == (int) self) {
+            (void) kill(pid, SIGKILL);
+            if (n < RX_EX_SWEEP_BATCH) {
+                pids[n] = pid;
+            }
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* the orphans of the action: each round kills the children there are and
+   reaps them (only those: a waitpid(-1) could wait for one that came
+   after the scan), whose own children then come to us; bounded */
+static void
+rx_ex_shim_sweep(void)
+{
+    pid_t     self = getpid(), pids[RX_EX_SWEEP_BATCH];
+    rx_uint_t round, n, i;
+
+    for (round = 0; round < 64; round++) {
+        n = rx_ex_shim_kill_children(self, pids);
+        if (n == 0) {
+            break;
+        }
+        for (i = 0; i < rx_min(n, (rx_uint_t) RX_EX_SWEEP_BATCH); i++) {
+            while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR) {
+                /* SIGKILLed: it goes */
+            }
+        }
+    }
+}
+#endif
+
 static void
 rx_ex_shim(rx_ex_op_t *op, char **argv, char **envp, int out, int err,
            pid_t parent)
@@ -199,6 +276,7 @@ rx_ex_shim(rx_ex_op_t *op, char **argv, char **envp, int out, int err,
     (void) sigaction(SIGTERM, &sa, NULL);
 #if (RX_HAVE_PDEATHSIG)
     (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+    (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
 #endif
     if (getppid() != parent) {
         _exit(125);
@@ -230,6 +308,9 @@ rx_ex_shim(rx_ex_op_t *op, char **argv, char **envp, int out, int err,
     (void) kill(-a, SIGKILL); /* what the action left running */
     while (waitpid(a, &status, 0) == -1 && errno == EINTR) {
     }
+#if (RX_HAVE_PDEATHSIG)
+    rx_ex_shim_sweep(); /* and what left its group */
+#endif
     rx_ex_shim_mirror(status);
 }
 

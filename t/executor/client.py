@@ -706,6 +706,22 @@ def t_timeout(c):
     check(code == grpc.StatusCode.NOT_FOUND, 'timeout: not cached', code)
 
 
+def t_escaped(c):
+    """Descendants that leave the action's process group (a session of
+    their own) are killed when the action ends."""
+    mark = '%d.%03d' % (200 + os.getpid() % 100, os.getpid() % 1000)
+    # the action ends once the sleeper is in its own session for sure
+    adig = action(c, ['sh', '-c', 'setsid sh -c "touch ready; exec sleep %s"'
+                      ' >/dev/null 2>&1 & until [ -e ready ]; do sleep 0.01;'
+                      ' done; echo started' % mark], do_not_cache=True)
+    _, er, err = execute(c, adig, timeout=30)
+    check(er is not None and er.result.exit_code == 0,
+          'escaped: the action ends', err or er)
+    left = wait_until(lambda: not procs_matching(r'^sleep %s$' % mark), 3)
+    check(left, 'escaped: no process of another session left',
+          procs_matching(r'^sleep %s$' % mark))
+
+
 def t_kill(c):
     pid = executor_pid()
     check(pid is not None, 'kill: executor pid on the status page', pid)
@@ -773,6 +789,7 @@ def suite_isolation(c):
     t_paths(c)
     t_escape(c)
     t_timeout(c)
+    t_escaped(c)
     t_kill(c)
 
 

@@ -15,6 +15,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use File::Path ();
+use File::Spec;
 use Test::Rx;
 use Test::Rx::Reapi qw(missing);
 use Test::Rx::Tap;
@@ -37,13 +39,15 @@ sub daemon {
     my $t = Test::Rx->new();
     chmod 0711, $t->testdir;    # the action user may pass, not write
     my $extra = $opt{extra} // '';
+    my $srv = $opt{server_dir} // '.';    # executor and file store there
     $t->write_config(<<"EOF");
 workers: 1
 listen: [ "127.0.0.1:%%PORT_0%%" ]
+file_store: {path: $srv/files}
 executor:
-  socket: executor.sock
+  socket: $srv/executor.sock
   listen: 127.0.0.1:%%PORT_1%%
-  root: executor
+  root: $srv/executor
   jobs: 2
 $extra
 EOF
@@ -56,7 +60,7 @@ my %client = (limit => 90, status => 1);
 
 my $t = daemon();
 # each Test::Rx object (daemon) adds its final log check
-Test::More::plan(tests => $ISOLATION_TESTS + 18);
+Test::More::plan(tests => $ISOLATION_TESTS + 19);
 $t->run();
 ok($t->wait_for_log(qr/executor: serving on/, 10), 'executor serving');
 report('isolation', client($t, \%client, '--suite', 'isolation',
@@ -84,14 +88,21 @@ is($t->wait_exit(15), 0, 'TERM: the daemon exits');
 
 SKIP: {
     my $bwrap = find_prog('bwrap');
-    skip 'bwrap not installed (Debian bubblewrap)', 5 unless $bwrap;
-    skip 'bwrap cannot create namespaces here', 5
+    skip 'bwrap not installed (Debian bubblewrap)', 6 unless $bwrap;
+    skip 'bwrap cannot create namespaces here', 6
         unless system("$bwrap --unshare-all --die-with-parent --ro-bind / / "
                       . '--dev /dev --proc /proc --tmpfs /tmp -- true '
                       . '>/dev/null 2>&1') == 0;
-    my $b = daemon(extra => "  sandbox: bwrap\n");
+    # the server's files outside /tmp, which bwrap replaces anyway
+    my $srv = File::Spec->rel2abs($ENV{RX_OBJS} // 'objs') . "/t71-bwrap-$$";
+    File::Path::remove_tree($srv);
+    File::Path::make_path($srv, { mode => 0711 });
+    chmod 0711, $srv;
+    my $b = daemon(extra => "  sandbox: bwrap\n", server_dir => $srv);
     $b->run();
     ok($b->wait_for_log(qr/executor: serving on/, 10), 'bwrap: serving');
-    report('bwrap', client($b, \%client, '--suite', 'sandbox'), 2);
+    report('bwrap', client($b, \%client, '--suite', 'sandbox',
+                           '--server-dir', $srv), 3);
     $b->stop();
+    File::Path::remove_tree($srv);
 }

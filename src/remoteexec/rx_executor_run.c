@@ -263,7 +263,11 @@ rx_ex_put_file(rx_ex_op_t *op, int dfd, rx_re_t(FileNode) * f)
     if (!rx_ex_cas_has(&d)) {
         return rx_ex_op_missing(op, &d);
     }
-    if (!f->is_executable && !rx_ex_digest_empty(&d)) {
+    /* a hard link shares the CAS file: only when the action runs as
+       another user than its owner, who could otherwise chmod it and
+       write every later action's input (copy_file_range clones where
+       the filesystem can) */
+    if (!f->is_executable && !rx_ex_digest_empty(&d) && rx_ex.switch_user) {
         rx_ex_cas_path(&d, path, sizeof(path));
         if (linkat(AT_FDCWD, path, dfd, f->name, 0) == 0) {
             return RX_OK;

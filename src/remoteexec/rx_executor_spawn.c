@@ -47,6 +47,7 @@ rx_ex_argv(rx_ex_op_t *op)
                                   "/tmp",
                                   NULL};
     rx_re_t(Command) *cmd = op->command;
+    rx_conf_t   *conf = rx_ex.cycle->conf;
     const char **pre, **argv;
     size_t       n = 0, i;
 
@@ -59,6 +60,20 @@ rx_ex_argv(rx_ex_op_t *op)
         argv[n++] = rx_ex.sandbox;
         for (i = 0; pre[i]; i++) {
             argv[n++] = pre[i];
+        }
+        /* of the server's own files the action sees only its input root:
+           not the CAS, the action cache, other actions' directories, the
+           executor's socket (UpdateActionResult) or the file store */
+        argv[n++] = "--tmpfs";
+        argv[n++] = (char *) rx_ex.root.data;
+        if (conf->executor.socket.len) {
+            argv[n++] = "--ro-bind";
+            argv[n++] = "/dev/null";
+            argv[n++] = (char *) conf->executor.socket.data;
+        }
+        if (conf->file_store.path.len) {
+            argv[n++] = "--tmpfs";
+            argv[n++] = (char *) conf->file_store.path.data;
         }
         argv[n++] = "--bind";
         argv[n++] = op->exec_root;

@@ -820,6 +820,34 @@ def suite_sandbox(c):
           err or (er and (er.result, stderr_of(c, er.result))))
     check(not os.path.exists(os.path.join(opendir, 'bwrap-escape')),
           'bwrap: / is read-only, even where the user may write')
+    # of the server's files the action sees its own input root only
+    srv = ARGS.server_dir or ARGS.testdir
+    probe = ('import os, socket\n'
+             's = socket.socket(socket.AF_UNIX)\n'
+             'try:\n'
+             '    s.connect(%r)\n'
+             '    print("socket reachable")\n'
+             'except OSError:\n'
+             '    print("socket hidden")\n'
+             'for d in %r:\n'
+             '    try:\n'
+             '        seen = bool(os.listdir(d))\n'
+             '    except FileNotFoundError:\n'
+             '        seen = False\n'
+             '    except OSError:\n'
+             '        seen = True\n'  # there, only not readable
+             '    print(d, "visible" if seen else "hidden")\n'
+             % (os.path.join(srv, 'executor.sock'),
+                [os.path.join(srv, 'executor', 'cas'),
+                 os.path.join(srv, 'executor', 'ac'),
+                 os.path.join(srv, 'files')]))
+    adig = action(c, ['/usr/bin/python3', '-c', probe], do_not_cache=True)
+    _, er, err = execute(c, adig)
+    out = stdout_of(c, er.result).decode() if er is not None else ''
+    check(er is not None and er.result.exit_code == 0
+          and out.count('hidden') == 4 and 'visible' not in out,
+          'bwrap: the executor socket, CAS, action cache and file store '
+          'are out of sight', err or out)
 
 
 def suite_persist(c):
@@ -975,6 +1003,9 @@ def main():
     ap.add_argument('--suite', default='grpc')
     ap.add_argument('--status-port', type=int, default=0)
     ap.add_argument('--testdir', default='')
+    ap.add_argument('--server-dir', default='',
+                    help='where executor.root, its socket and the file '
+                    'store are, when not in --testdir')
     ap.add_argument('--jobs', type=int, default=2)
     ap.add_argument('--uid', type=int, default=65534)
     ap.add_argument('--cached', default='no')

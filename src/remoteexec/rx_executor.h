@@ -229,7 +229,6 @@ struct rx_ex_op_s {
     rx_grpc_code_e code; /* ExecuteResponse.status */
     char          *message;
     rx_array_t     missing; /* rx_ex_digest_t */
-    rx_uint_t      entries; /* of the input tree created so far */
     rx_re_t(ActionResult) * result;
     rx_str_t        response; /* packed ExecuteResponse */
     struct timespec ts[10];   /* RX_EX_TS_* */

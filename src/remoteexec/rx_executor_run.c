@@ -339,14 +339,6 @@ rx_ex_put_entries(rx_ex_op_t *op, int dfd, rx_re_t(Directory) * dir,
     rx_int_t rc = RX_OK;
     size_t   i;
 
-    /* a tree is a DAG: a few small Directory blobs that name each other
-       twice per level stand for 2^depth entries; count what is created */
-    op->entries += dir->n_files + dir->n_directories + dir->n_symlinks;
-    if (op->entries > RX_EX_MAX_ENTRIES) {
-        return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
-                             "input tree of more than %u entries",
-                             (unsigned) RX_EX_MAX_ENTRIES);
-    }
     for (i = 0; i < dir->n_files && op->code != RX_GRPC_INVALID_ARGUMENT; i++) {
         rc |= rx_ex_put_file(op, dfd, dir->files[i]);
     }
@@ -358,6 +350,74 @@ rx_ex_put_entries(rx_ex_op_t *op, int dfd, rx_re_t(Directory) * dir,
         rc = rx_ex_put_symlink(op, dfd, dir->symlinks[i], depth);
     }
     return rc == RX_OK ? RX_OK : RX_ERROR;
+}
+
+/*
+ * The size of an input tree before any of it is created.  The tree is a
+ * DAG: 20 small Directory blobs that each name the next one twice stand
+ * for 2^21 entries.  Each distinct Directory is read once (a memo by
+ * digest); the walk stops as soon as the total passes
+ * RX_EX_MAX_ENTRIES.  A missing or unreadable Directory counts nothing
+ * here: the materialization reports it.
+ */
+#define RX_EX_MEMO_BUCKETS 1024
+
+typedef struct rx_ex_memo_s rx_ex_memo_t;
+struct rx_ex_memo_s {
+    rx_ex_memo_t  *next;
+    rx_ex_digest_t d;
+    uint64_t       entries;
+};
+
+static uint64_t
+rx_ex_count_tree(rx_ex_op_t *op, rx_ex_memo_t **memo, rx_re_t(Digest) * pb,
+                 rx_uint_t depth)
+{
+    rx_re_t(Directory) * dir;
+    rx_ex_digest_t d;
+    rx_ex_memo_t  *m;
+    rx_pool_t     *pool;
+    rx_str_t       data;
+    uint64_t       n = 0;
+    size_t         i, b;
+
+    if (depth > RX_EX_MAX_DEPTH || rx_ex_digest_from_pb(&d, pb) != RX_OK) {
+        return 0; /* refused by the materialization */
+    }
+    for (b = 0, i = 0; i < 8; i++) { /* the hash is uniform already */
+        b = b * 33 + d.hex[i];
+    }
+    b %= RX_EX_MEMO_BUCKETS;
+    for (m = memo[b]; m; m = m->next) {
+        if (m->d.size == d.size
+            && memcmp(m->d.hex, d.hex, sizeof(d.hex)) == 0) {
+            return m->entries;
+        }
+    }
+    pool = rx_create_pool(4096, rx_ex.log);
+    if (pool == NULL) {
+        return 0;
+    }
+    dir = rx_ex_cas_get(pool, &d, RX_EX_MAX_PROTO, &data) == RX_OK
+              ? (void *) rx_pb_unpack(pool, &rx_re_desc(directory), data.data,
+                                      data.len)
+              : NULL;
+    if (dir) {
+        n = dir->n_files + dir->n_symlinks + dir->n_directories;
+        for (i = 0; i < dir->n_directories && n <= RX_EX_MAX_ENTRIES; i++) {
+            n += rx_ex_count_tree(op, memo, dir->directories[i]->digest,
+                                  depth + 1);
+        }
+    }
+    rx_destroy_pool(pool);
+    m = rx_palloc(op->pool, sizeof(rx_ex_memo_t));
+    if (m) {
+        m->d = d;
+        m->entries = n;
+        m->next = memo[b];
+        memo[b] = m;
+    }
+    return n;
 }
 
 /* one Directory of the input tree; its message lives in a pool of its own
@@ -486,8 +546,9 @@ rx_ex_run_outputs(rx_ex_op_t *op, int root)
 rx_int_t
 rx_ex_run_start(rx_ex_op_t *op)
 {
-    rx_int_t rc;
-    int      root;
+    rx_int_t       rc;
+    int            root;
+    rx_ex_memo_t **memo;
 
     if (rx_ex.sandbox_missing) {
         return rx_ex_op_fail(op, RX_GRPC_FAILED_PRECONDITION,
@@ -503,6 +564,18 @@ rx_ex_run_start(rx_ex_op_t *op)
         return rx_ex_op_fail(op, RX_GRPC_INTERNAL,
                              "cannot open the input "
                              "root");
+    }
+    memo = rx_pcalloc(op->pool, RX_EX_MEMO_BUCKETS * sizeof(rx_ex_memo_t *));
+    if (memo == NULL) {
+        close(root);
+        return rx_ex_op_fail(op, RX_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (rx_ex_count_tree(op, memo, op->action->input_root_digest, 0)
+        > RX_EX_MAX_ENTRIES) {
+        close(root);
+        return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
+                             "input tree of more than %u entries",
+                             (unsigned) RX_EX_MAX_ENTRIES);
     }
     rc = rx_ex_materialize(op, root, op->action->input_root_digest, 0);
     if (rc == RX_OK) {

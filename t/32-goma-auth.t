@@ -40,8 +40,8 @@ auth:
 EOF
 $t->write_config($CONF);
 
-# 60 tests of ours, one final check for each of the two objects
-$t->plan(60 + 1);
+# 62 tests of ours, one final check for each of the two objects
+$t->plan(62 + 1);
 $none->run;
 $t->run;
 
@@ -92,6 +92,20 @@ sub wait_old_workers {
 
 ###############################################################################
 # static_tokens: failures
+
+{
+    # refused from the head alone: a large body is neither waited for nor
+    # buffered, and the connection closes after the answer
+    my $s = $t->http_connect($port);
+    $t->http_send($s, "POST /cxx-compiler-service/s HTTP/1.1\r\n"
+                      . "Host: 127.0.0.1\r\n"
+                      . "Content-Type: binary/x-protocol-buffer\r\n"
+                      . "Content-Length: 50000000\r\n\r\n" . ('x' x 1000));
+    my $r = $t->http_read($s);
+    is($r && $r->{status}, 401,
+       'no token, 50 MB announced: 401 without waiting for the body');
+    ok($t->http_closed($s, 5), 'no token, 50 MB announced: then closed');
+}
 
 {
     my $r = store($port);

@@ -12,7 +12,8 @@
 
 #define RX_HTTP_ACCEPT_BATCH   64
 #define RX_HTTP_LINGER_MSEC    2000
-#define RX_HTTP_QUIT_IDLE_MSEC 1000 /* see rx_http_quit_idle() */
+#define RX_HTTP_QUIT_IDLE_MSEC 1000         /* see rx_http_quit_idle() */
+#define RX_HTTP_DISCARD_MAX    (256 * 1024) /* body read for nothing */
 
 typedef enum {
     RX_HTTP_ST_IDLE = 0, /* keep-alive, waiting for a request */
@@ -418,6 +419,24 @@ rx_http_start_request(rx_http_conn_t *hc, u_char *end)
     if (rx_http_quitting) {
         r->keepalive = 0;
     }
+    r->route_rc = rx_http_route(r);
+    if (r->route_rc != RX_OK
+        && (r->chunked || r->content_length > RX_HTTP_DISCARD_MAX)) {
+        /* refused from the head (404, 405, 401): a large body is not
+           read at all, and the connection closes after the answer; a
+           small one is read (and dropped) so the connection stays */
+        rc = r->route_rc;
+        r->keepalive = 0;
+        hc->state = RX_HTTP_ST_RUN;
+        rx_event_del_timer(hc->c->read);
+        if (rc != RX_DONE) {
+            (void) rx_http_set_text(
+                r, rc > 0 ? (rx_uint_t) rc : 500,
+                rx_http_status_text(rc > 0 ? (rx_uint_t) rc : 500));
+        }
+        rx_http_send(r);
+        return RX_DECLINED;
+    }
     hc->state = RX_HTTP_ST_BODY;
     hc->body_need = r->content_length > 0 ? (size_t) r->content_length : 0;
     rx_memzero(&hc->chunked, sizeof(hc->chunked));
@@ -528,7 +547,10 @@ rx_http_run(rx_http_req_t *r)
     rx_int_t        rc;
 
     hc->state = RX_HTTP_ST_RUN;
-    rc = rx_http_dispatch(r);
+    rc = r->route_rc == RX_OK ? rx_http_dispatch(r) : r->route_rc;
+    if (rc == RX_DONE) {
+        rc = RX_OK; /* refused from the head: the answer is set */
+    }
     if (rc == RX_AGAIN) {
         r->async = 1;
         return;

@@ -59,6 +59,7 @@ struct rx_http_req_s {
     rx_str_t   user_agent;
     rx_str_t   forwarded_for;
     int64_t    content_length; /* -1: absent */
+    rx_int_t   route_rc;       /* rx_http_route(): RX_OK, RX_DONE, status */
     rx_str_t   body;           /* complete raw request body */
 
     rx_str_t user; /* authenticated identity */
@@ -116,6 +117,7 @@ extern rx_int_t  rx_http_quitting;
 extern rx_int_t (*rx_http_authenticate)(rx_http_req_t *r);
 
 /* internal to the HTTP module */
+rx_int_t  rx_http_route(rx_http_req_t *r);
 rx_int_t  rx_http_dispatch(rx_http_req_t *r);
 void      rx_http_accept(rx_event_t *ev);
 void      rx_http_quit_idle(void);

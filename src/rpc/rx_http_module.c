@@ -186,8 +186,12 @@ rx_http_busy(rx_cycle_t *cycle)
     return rx_http_busy_conns + (rx_http_quitting ? rx_http_idle_count() : 0);
 }
 
+/* From the head alone, before any of the body is read: the route, its
+ * method and the authentication (nothing is buffered for a client that
+ * may not send it).  RX_OK: the handler runs once the body is in;
+ * RX_DONE: the answer is set; else an HTTP status. */
 rx_int_t
-rx_http_dispatch(rx_http_req_t *r)
+rx_http_route(rx_http_req_t *r)
 {
     const rx_http_route_t *rt = NULL;
     rx_uint_t              i;
@@ -201,7 +205,8 @@ rx_http_dispatch(rx_http_req_t *r)
         }
     }
     if (rt == NULL) {
-        return rx_http_set_text(r, 404, "404 page not found");
+        return rx_http_set_text(r, 404, "404 page not found") == RX_OK ? RX_DONE
+                                                                       : 500;
     }
     if (!(rt->methods & r->method)) {
         (void) rx_http_add_header(
@@ -209,16 +214,23 @@ rx_http_dispatch(rx_http_req_t *r)
             (rt->methods & RX_HTTP_POST)
                 ? ((rt->methods & RX_HTTP_GET) ? "GET, HEAD, POST" : "POST")
                 : "GET, HEAD");
-        return rx_http_set_text(r, 405, "Method Not Allowed");
+        return rx_http_set_text(r, 405, "Method Not Allowed") == RX_OK ? RX_DONE
+                                                                       : 500;
     }
     r->route = rt;
     if (rt->auth && rx_http_authenticate) {
         rc = rx_http_authenticate(r);
         if (rc != RX_OK) {
-            return rc == RX_DONE ? RX_OK : rc; /* RX_DONE: answer set */
+            return rc; /* RX_DONE: answer set */
         }
     }
-    return rt->handler(r);
+    return RX_OK;
+}
+
+rx_int_t
+rx_http_dispatch(rx_http_req_t *r)
+{
+    return r->route->handler(r);
 }
 
 static rx_int_t

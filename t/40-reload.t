@@ -29,7 +29,7 @@ limits:
 EOF
 
 $t->write_config($base);
-$t->plan(38)->run();
+$t->plan(41)->run();
 
 my $port = $t->port(0);
 my $N = 300;    # requests per load process, at least
@@ -279,6 +279,26 @@ $r = $t->http_get($port, '/healthz');
 is($r && $r->{status}, 200, 'port in use: old configuration still serves');
 is(generation(), $gen, 'port in use: generation unchanged');
 close $busy;
+
+# a worker that dies after failed reloads comes back with the running
+# configuration's resources, not those of the cycles the reloads dropped
+$t->write_config("workers: 2\nlisten: [ \"127.0.0.1:$port\" ]\nlimits: [\n",
+                 raw => 1);
+is($t->reload(), 0, 'another broken configuration: reload failed');
+# the workers of earlier generations gone, the two left are current
+$t->wait_for(sub { my @n = $t->worker_pids(); @n == 2 }, 10);
+my @w = $t->worker_pids();
+kill 'KILL', $w[0];
+ok($t->wait_for(sub { my @n = $t->worker_pids();
+                      @n == 2 && !grep { $_ == $w[0] } @n }, 10),
+   'after failed reloads: a killed worker is replaced');
+my $ok = 0;
+for (1 .. 10) {    # both workers answer in turn, over new connections
+    my $m = $t->http_get($port, '/metrics');
+    $ok++ if $m && $m->{status} == 200
+             && $m->{body} =~ /^remoteexec_proxy_exec_running 0$/m;
+}
+is($ok, 10, 'after failed reloads: /metrics with the Exec section, 10/10');
 
 # ------------------------------------------------------------ -s
 

@@ -110,7 +110,7 @@ rx_int_t rx_exec_response(rx_exec_t *x);
 
 /* rx_exec_metrics.c */
 rx_int_t rx_exec_metrics_init_cycle(rx_cycle_t *cycle);
-void     rx_exec_metrics_init_worker(void);
+void     rx_exec_metrics_init_worker(rx_cycle_t *cycle);
 void     rx_exec_metrics_start(rx_exec_t *x);
 void     rx_exec_metrics_end(rx_exec_t *x, int answered, uint64_t total_usec);
 

@@ -50,32 +50,42 @@ static const char *rx_exec_spans[RX_EXEC_NSPANS] = {
     "inventory",    "input_tree", "setup",    "check_cache", "check_missing",
     "upload_blobs", "execute",    "response", "total"};
 
-static rx_shm_zone_t     *rx_exec_metrics_zone;
 static rx_exec_metrics_t *rx_exec_m;
 
 #define rx_exec_add(field, n)                                                  \
     (void) __atomic_fetch_add(&(field), (uint64_t) (n), __ATOMIC_RELAXED)
 #define rx_exec_load(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
+/* the zone's tag: what tells it among the cycle's zones */
+static const char rx_exec_metrics_tag[] = "exec_metrics";
+
 rx_int_t
 rx_exec_metrics_init_cycle(rx_cycle_t *cycle)
 {
-    rx_exec_metrics_zone =
-        rx_shm_zone_add(cycle, "exec_metrics", sizeof(rx_exec_metrics_t), 0,
-                        &rx_exec_metrics_zone);
-    if (rx_exec_metrics_zone == NULL) {
+    if (rx_shm_zone_add(cycle, "exec_metrics", sizeof(rx_exec_metrics_t), 0,
+                        rx_exec_metrics_tag)
+        == NULL) {
         return RX_ERROR;
     }
     rx_http_metrics_sections[0] = rx_exec_metrics_section;
     return RX_OK;
 }
 
-/* in a new worker: its running slot starts from 0 whatever the previous
-   owner of the slot left */
+/* in a new worker: the zone of the worker's own cycle (a reload that
+   failed or was abandoned may have added one since, and freed it), and
+   its running slot starts from 0 whatever the previous owner left */
 void
-rx_exec_metrics_init_worker(void)
+rx_exec_metrics_init_worker(rx_cycle_t *cycle)
 {
-    rx_exec_m = (rx_exec_metrics_t *) rx_exec_metrics_zone->user;
+    rx_shm_zone_t *z = cycle->zones.elts;
+    rx_uint_t      i;
+
+    rx_exec_m = NULL;
+    for (i = 0; i < cycle->zones.nelts; i++) {
+        if (z[i].tag == rx_exec_metrics_tag) {
+            rx_exec_m = (rx_exec_metrics_t *) z[i].user;
+        }
+    }
     if (rx_exec_m && rx_process_slot >= 0
         && rx_process_slot < RX_MAX_PROCESSES) {
         __atomic_store_n(&rx_exec_m->running[rx_process_slot], 0,
@@ -187,7 +197,7 @@ static void
 rx_exec_metrics_section(rx_buf_t *b)
 {
     static const char *hits[] = {"none", "mem", "storage"};
-    rx_exec_metrics_t *m = (rx_exec_metrics_t *) rx_exec_metrics_zone->user;
+    rx_exec_metrics_t *m = rx_exec_m; /* this worker's cycle */
     char               label[48];
     rx_uint_t          i;
     uint64_t           running = 0;

@@ -57,7 +57,7 @@ rx_goma_init_cycle(rx_cycle_t *cycle, rx_cycle_t *old)
 static rx_int_t
 rx_goma_init_worker(rx_cycle_t *cycle)
 {
-    rx_exec_metrics_init_worker();
+    rx_exec_metrics_init_worker(cycle);
     return RX_OK;
 }
 

@@ -48,6 +48,9 @@ EOF
 limits:
   max_headers: abc
 EOF
+    ['more workers than reloads leave room for', <<'EOF', qr/value out of range for "workers" in %F:1:10$/],
+workers: 65
+EOF
     ['number out of range', <<'EOF', qr/value out of range for "limits\.max_headers" in %F:2:16$/],
 limits:
   max_headers: 3

@@ -22,7 +22,8 @@ const char *rx_exec_timeout_names[RX_EXEC_NTIMEOUTS] = {
     "inventory",     "input_tree",   "setup",   "check_cache",
     "check_missing", "upload_blobs", "execute", "response"};
 
-static const rx_conf_bounds_t rx_conf_workers_bounds = {0, 256};
+/* three generations of workers fit in the process table during reloads */
+static const rx_conf_bounds_t rx_conf_workers_bounds = {0, RX_MAX_WORKERS};
 static const rx_conf_bounds_t rx_conf_conns_bounds = {16, 1000000};
 static const rx_conf_bounds_t rx_conf_header_bounds = {1024, 1048576};
 static const rx_conf_bounds_t rx_conf_nheaders_bounds = {8, 10000};

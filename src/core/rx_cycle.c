@@ -59,8 +59,10 @@ rx_init_cycle(rx_cycle_t *old, const rx_cycle_args_t *args, rx_log_t *log)
         return NULL;
     }
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cycle->workers = cycle->conf->workers ? (rx_uint_t) cycle->conf->workers
-                                          : (rx_uint_t) (ncpu > 0 ? ncpu : 1);
+    cycle->workers =
+        cycle->conf->workers
+            ? (rx_uint_t) cycle->conf->workers
+            : (rx_uint_t) rx_min(rx_max(ncpu, 1), (long) RX_MAX_WORKERS);
     cycle->stats_zone =
         rx_shm_zone_add(cycle, "stats", sizeof(rx_stats_t), 0, &rx_cycle);
     if (cycle->stats_zone == NULL) {

@@ -39,7 +39,8 @@ volatile sig_atomic_t rx_reconfigure;
 volatile sig_atomic_t rx_reopen;
 volatile sig_atomic_t rx_reap;
 
-static rx_cycle_t *rx_pending; /* cycle of a reload in progress */
+static rx_cycle_t *rx_pending;      /* cycle of a reload in progress */
+static rx_uint_t   rx_pending_died; /* a child of rx_pending exited */
 static rx_msec_t   rx_pending_deadline;
 static rx_msec_t   rx_kill_deadline;
 static rx_uint_t   rx_stopping; /* 1 quit, 2 terminate */
@@ -433,6 +434,9 @@ rx_child_exited(rx_process_t *p, int status)
         rx_stats_retire(rx_cycle->stats,
                         &rx_cycle->stats->procs[p - rx_processes]);
     }
+    if (rx_pending && p->generation == rx_pending->generation && !p->exiting) {
+        rx_pending_died = 1; /* the reload is abandoned (check_pending) */
+    }
     if (p->exiting || rx_stopping || p->generation != rx_cycle->generation
         || level == RX_LOG_NOTICE) {
         p->used = 0;
@@ -481,8 +485,14 @@ rx_master_respawn(void)
         crashes = p->crashes;
         type = p->type;
         p->used = 0;
-        if (rx_stopping
-            || rx_spawn_worker(rx_cycle, (rx_int_t) i, type) == RX_ERROR) {
+        if (rx_stopping) {
+            continue;
+        }
+        if (rx_spawn_worker(rx_cycle, (rx_int_t) i, type) == RX_ERROR) {
+            /* fork() or socketpair() failed (EAGAIN, EMFILE): the slot
+               stays reserved and the respawn is tried again */
+            p->used = 1;
+            p->respawn_at = rx_current_msec + 1000;
             continue;
         }
         rx_processes[i].crashes = crashes;
@@ -497,10 +507,19 @@ rx_signal_generation(rx_uint_t generation, int signo, int older)
 
     for (i = 0; i < RX_MAX_PROCESSES; i++) {
         p = &rx_processes[i];
-        if (!p->used || p->exited) {
+        if (!p->used) {
             continue;
         }
         if (older ? p->generation >= generation : p->generation != generation) {
+            continue;
+        }
+        if (p->exited) {
+            /* waiting for its respawn: a generation told to stop is not
+               respawned (it would come back in the new cycle) */
+            if (signo == SIGQUIT || signo == SIGTERM || signo == SIGKILL) {
+                p->respawn_at = 0;
+                p->used = 0;
+            }
             continue;
         }
         if (signo == SIGQUIT || signo == SIGTERM || signo == SIGKILL) {
@@ -555,6 +574,7 @@ rx_master_reload(rx_cycle_args_t *args)
         return;
     }
     rx_pending = cycle;
+    rx_pending_died = 0;
     rx_pending_deadline = rx_current_msec + RX_READY_TIMEOUT;
     for (i = 0; i < cycle->workers; i++) {
         (void) rx_spawn_worker(cycle, RX_ERROR, RX_PROC_WORKER);
@@ -591,7 +611,7 @@ rx_master_check_pending(void)
 {
     rx_process_t *p;
     rx_cycle_t   *old;
-    rx_uint_t     i, ready = 0, dead = 0, total = 0;
+    rx_uint_t     i, ready = 0, dead = 0, total = 0, workers = 0;
 
     for (i = 0; i < RX_MAX_PROCESSES; i++) {
         p = &rx_processes[i];
@@ -599,10 +619,11 @@ rx_master_check_pending(void)
             continue;
         }
         total++;
+        workers += p->type == RX_PROC_WORKER && !p->exited;
         ready += p->ready && !p->exited;
         dead += p->exited;
     }
-    if (dead || total < rx_pending->workers) {
+    if (dead || rx_pending_died || workers < rx_pending->workers) {
         rx_master_abandon_pending("a new worker process did not start");
         return;
     }

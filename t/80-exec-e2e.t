@@ -41,6 +41,9 @@ spew("$dir/script.json", JSON::PP->new->encode({ rules => [
   { match => { argv => 'TREE_MARK' },
     output_directories => { gen => { 'a.txt' => "A\n",
                                      'sub/b.txt' => "B\n" } } },
+  { match => { argv => 'HUNDRED_MARK' },
+    output_directories => { big => { map { ("f$_.txt" => "$_\n") }
+                                     1 .. 300 } } },
 ] }));
 my $reapi = Test::Rx::Exec::Reapi->start($dir, '--real-exec', '--script',
                                          "$dir/script.json");
@@ -52,7 +55,7 @@ backend: {address: "127.0.0.1:$rport", insecure: on}
 file_store: {path: files, index_entries: 65536}
 exec: {request_timeout: 50s}
 EOF
-$t->plan(63)->run;
+$t->plan(64)->run;
 
 my $port = $t->port(0);
 my $proj = "$dir/proj";
@@ -416,6 +419,16 @@ for my $enc (qw(deflate identity)) {
   ok((slurp("$proj/gen/a.txt") // '') eq "A\n"
      && (slurp("$proj/gen/sub/b.txt") // '') eq "B\n",
      'output directory: contents');
+
+  # a tree of 300 files: the outputs outgrow their first arrays
+  $r = run_exec(cmd => [qw(gcc -c src/hello.c -o out/big.o -Iinclude
+                           -DHUNDRED_MARK)],
+                args => [qw(--expected-output-dir big)]);
+  my %got = map { $_->{filename} => 1 } @{ $r->{outputs} // [] };
+  ok(keys %got == 300 && !grep({ !$got{"big/f$_.txt"} } 1 .. 300)
+     && (slurp("$proj/big/f77.txt") // '') eq "77\n",
+     'output directory of 300 files: every file, with its content')
+    or diag(summary($r));
 }
 
 ###############################################################################

@@ -145,6 +145,7 @@ rx_exec_out_tree(rx_exec_t *x, rx_exec_output_t *t)
     rx_reapi_digest_t *kd;
     rx_array_t         raw;
     rx_goma_raw_t     *r;
+    rx_str_t           root;
     size_t             i;
 
     tree = (void *) rx_pb_unpack(
@@ -167,7 +168,10 @@ rx_exec_out_tree(rx_exec_t *x, rx_exec_output_t *t)
     if (kd == NULL) {
         return RX_ERROR;
     }
-    return rx_exec_out_walk(x, tree->root, &t->path, kids, kd, raw.nelts, 0);
+    /* the walk pushes outputs: the array that holds *t may move, so the
+       path goes by value (its bytes stay in the pool) */
+    root = t->path;
+    return rx_exec_out_walk(x, tree->root, &root, kids, kd, raw.nelts, 0);
 }
 
 static DevtoolsGoma__FileBlob *

@@ -261,6 +261,12 @@ $main->ctl_ok('raw headers msg= end');
 tool($raw, 'call:label=no%20grpc-status,code=INTERNAL,max_attempts=1,'
     . 'msgsub=without%20grpc-status');
 
+# OK without the message: not an empty result (GetActionResult would
+# otherwise turn it into a cache hit with nothing in it)
+$main->ctl_ok('raw trailers-only=0');
+tool($raw, 'call:label=Trailers-Only%20OK%20without%20a%20message,'
+    . 'code=INTERNAL,max_attempts=1,msgsub=without%20exactly%20one');
+
 $main->ctl_ok('raw trailers-only=7/' . pct($msg_utf8));
 tool($raw, 'call:label=raw%20Trailers-Only%20percent-encoded,'
     . 'code=PERMISSION_DENIED,msg=' . pct($msg_utf8));

@@ -39,6 +39,7 @@ rx_exec_out_push(rx_exec_t *x, rx_out_kind_e kind,
                  const ProtobufCBinaryData *inl, const char *path, int exec)
 {
     rx_exec_output_t *o = rx_array_push(&x->pending_outputs);
+    rx_reapi_digest_t got;
 
     if (o == NULL) {
         return RX_ERROR;
@@ -54,6 +55,15 @@ rx_exec_out_push(rx_exec_t *x, rx_out_kind_e kind,
         o->data.data = inl->data;
         o->data.len = inl->len;
         o->have = 1;
+        if (d) {
+            /* inline bytes must be what the digest names: the digest is
+               remembered for later requests; else fetch by the digest */
+            rx_reapi_digest_of(&got, inl->data, inl->len);
+            if (got.size != o->d.size || strcmp(got.hash, o->d.hash) != 0) {
+                o->have = 0;
+                o->data.len = 0;
+            }
+        }
     } else if (d && d->size_bytes == 0) {
         o->have = 1; /* empty: nothing to fetch */
     }

@@ -573,7 +573,9 @@ rx_grpc_call_on_close(rx_grpc_call_t *call, uint32_t error_code)
     }
     if (error_code == NGHTTP2_REFUSED_STREAM && !call->_got_headers
         && call->_restarts++ < 3) {
-        /* not processed by the server (GOAWAY or refusal): try again */
+        /* not processed by the server (GOAWAY or refusal): try again,
+           from the first byte of the request */
+        call->_sent = 0;
         rx_grpc_call_place(call);
         return;
     }

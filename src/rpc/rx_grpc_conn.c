@@ -237,7 +237,10 @@ rx_gc_on_frame(nghttp2_session *s, const nghttp2_frame *frame, void *data)
         if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
             && frame->goaway.opaque_data_len >= 14
             && memcmp(frame->goaway.opaque_data, "too_many_pings", 14) == 0) {
-            gc->backend->keepalive *= 2;
+            /* back off, up to an hour: a few such frames in a row must
+               not overflow it to 0 (no keepalive at all) */
+            gc->backend->keepalive =
+                rx_min(gc->backend->keepalive * 2, (rx_msec_t) 3600000);
         }
         rx_log_error(RX_LOG_INFO, &rx_cycle->log, 0,
                      "backend \"%s\" sent "

@@ -188,6 +188,14 @@ rx_reapi_on_done(rx_grpc_call_t *call, rx_grpc_status_t *st)
     rx_msec_t      base, delay, hint;
     rx_uint_t      i;
 
+    if (st->code == RX_GRPC_OK && op->on_message == NULL
+        && op->nmessages != 1) {
+        /* a unary answer is one message: none (a Trailers-Only OK) is
+           not an empty result */
+        st->code = RX_GRPC_INTERNAL;
+        rx_str_set(&st->message, "unary call answered without exactly "
+                                 "one message");
+    }
     if (st->code == RX_GRPC_OK
         || !rx_reapi_retriable(st, op->flags, op->attempts)
         || (op->max_attempts && op->attempts >= op->max_attempts)) {

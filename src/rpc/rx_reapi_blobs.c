@@ -260,8 +260,14 @@ rx_reapi_read_message(rx_reapi_op_t *op, u_char *msg, size_t len)
     ProtobufCAllocator                a;
     rx_pool_t                        *tmp;
 
+    if (op->first != op->attempts) { /* a retry reads from offset 0 */
+        op->first = op->attempts;
+        op->count = 0;
+        req->out.len = 0;
+    }
     tmp = rx_create_pool(1024, &rx_cycle->log);
     if (tmp == NULL) {
+        op->count = 1;
         return;
     }
     rx_pb_allocator_init(&a, tmp);
@@ -307,6 +313,13 @@ rx_reapi_read(rx_reapi_req_t *req)
     req->out.data = rx_pnalloc(req->ctx->pool, (size_t) d->size + 1);
     req->out.len = 0;
     if (op == NULL || name == NULL || req->out.data == NULL) {
+        /* a size the request's memory cannot hold: fail now, never hang
+           (the caller resumes through a posted event) */
+        req->_nops = 0;
+        req->_pending = 0;
+        req->status.code = RX_GRPC_RESOURCE_EXHAUSTED;
+        rx_str_set(&req->status.message, "blob too large for the request");
+        req->done(req);
         return;
     }
     snprintf(name, nlen, "%s%sblobs/%s/%lld",

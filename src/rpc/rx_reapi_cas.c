@@ -27,8 +27,8 @@ rx_reapi_op_t *
 rx_reapi_ops(rx_reapi_req_t *req, rx_uint_t n)
 {
     req->_ops = rx_pcalloc(req->ctx->pool, (n ? n : 1) * sizeof(rx_reapi_op_t));
-    req->_nops = n;
-    req->_pending = n;
+    req->_nops = req->_ops ? n : 0; /* nothing to cancel or wait for */
+    req->_pending = req->_nops;
     req->_cancelled = 0;
     rx_memzero(&req->status, sizeof(req->status));
     return req->_ops;

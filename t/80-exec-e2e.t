@@ -41,6 +41,8 @@ spew("$dir/script.json", JSON::PP->new->encode({ rules => [
   { match => { argv => 'TREE_MARK' },
     output_directories => { gen => { 'a.txt' => "A\n",
                                      'sub/b.txt' => "B\n" } } },
+  { match => { argv => 'ESCAPE_MARK' },
+    output_files => { '../../escape.txt' => "x\n", 'out/kept.txt' => "k\n" } },
   { match => { argv => 'HUNDRED_MARK' },
     output_directories => { big => { map { ("f$_.txt" => "$_\n") }
                                      1 .. 300 } } },
@@ -55,7 +57,7 @@ backend: {address: "127.0.0.1:$rport", insecure: on}
 file_store: {path: files, index_entries: 65536}
 exec: {request_timeout: 50s}
 EOF
-$t->plan(64)->run;
+$t->plan(65)->run;
 
 my $port = $t->port(0);
 my $proj = "$dir/proj";
@@ -419,6 +421,17 @@ for my $enc (qw(deflate identity)) {
   ok((slurp("$proj/gen/a.txt") // '') eq "A\n"
      && (slurp("$proj/gen/sub/b.txt") // '') eq "B\n",
      'output directory: contents');
+
+  # a backend's output path that leaves the input root never reaches
+  # the client
+  $r = run_exec(cmd => [qw(gcc -c src/hello.c -o out/esc.o -Iinclude
+                           -DESCAPE_MARK)],
+                args => [qw(--expected-output-file out/kept.txt)]);
+  ok(!grep({ $_->{filename} =~ m{\.\./} } @{ $r->{outputs} // [] })
+     && (join(' ', @{ $r->{error_message} // [] }) =~ /outside the input root/)
+     && !-e "$dir/escape.txt" && !-e "$proj/../escape.txt",
+     'an output path with .. from the backend: refused, not written')
+    or diag(summary($r));
 
   # a tree of 300 files: the outputs outgrow their first arrays
   $r = run_exec(cmd => [qw(gcc -c src/hello.c -o out/big.o -Iinclude

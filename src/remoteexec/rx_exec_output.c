@@ -264,6 +264,27 @@ rx_exec_file_meta(rx_exec_t *x, rx_exec_output_t *o)
     return meta;
 }
 
+/* An output path from the backend: relative to the input root and staying
+ * in it (no "..", not absolute), or the client would be told to write
+ * outside its build. */
+static int
+rx_exec_out_path_ok(const rx_str_t *p)
+{
+    u_char *c = p->data, *end = p->data + p->len, *e;
+
+    if (p->len == 0 || c[0] == '/') {
+        return 0;
+    }
+    for (; c < end; c = e + 1) {
+        e = memchr(c, '/', (size_t) (end - c));
+        e = e ? e : end;
+        if (e - c == 2 && c[0] == '.' && c[1] == '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static rx_int_t
 rx_exec_out_file(rx_exec_t *x, rx_exec_output_t *o)
 {
@@ -271,6 +292,11 @@ rx_exec_out_file(rx_exec_t *x, rx_exec_output_t *o)
     DevtoolsGoma__FileBlob         *b;
     rx_str_t                        full, rel;
 
+    if (!rx_exec_out_path_ok(&o->path)) {
+        rx_exec_error(x, "output path %.*s: outside the input root",
+                      (int) o->path.len, o->path.data);
+        return RX_OK;
+    }
     if (rx_path_join(x->pool, &x->root, &o->path, &full) != RX_OK
         || rx_path_rel(x->pool, &x->cwd, &full, &rel) != RX_OK) {
         rx_exec_error(x, "output path %.*s: not relative to cwd",

@@ -29,7 +29,7 @@ limits:
 EOF
 
 $t->write_config($base);
-$t->plan(41)->run();
+$t->plan(42)->run();
 
 my $port = $t->port(0);
 my $N = 300;    # requests per load process, at least
@@ -253,6 +253,18 @@ ok(-d "$dir/files" && !-e "$dir/files2",
    'restart-only: the file store stays where it was');
 $t->write_config($base);
 is($t->reload(), 1, 'restart-only keys back: reconfigured');
+
+# two SIGHUPs back to back: the second one, when it comes during the
+# first reload, is not lost but follows it
+{
+    my $g = generation();
+    my $m = $t->log_offset();
+    kill 'HUP', $t->pid;
+    $t->wait_for_log(qr/reconfiguring/, 10, $m);
+    kill 'HUP', $t->pid;
+    ok($t->wait_for(sub { generation() == $g + 2 }, 15),
+       'two SIGHUPs in a row: two reloads') or diag(generation());
+}
 
 # ------------------------------------------------------------ failures
 

@@ -39,8 +39,9 @@ volatile sig_atomic_t rx_reconfigure;
 volatile sig_atomic_t rx_reopen;
 volatile sig_atomic_t rx_reap;
 
-static rx_cycle_t *rx_pending;      /* cycle of a reload in progress */
-static rx_uint_t   rx_pending_died; /* a child of rx_pending exited */
+static rx_cycle_t *rx_pending;         /* cycle of a reload in progress */
+static rx_uint_t   rx_pending_died;    /* a child of rx_pending exited */
+static rx_uint_t   rx_reload_deferred; /* SIGHUP during a reload */
 static rx_msec_t   rx_pending_deadline;
 static rx_msec_t   rx_kill_deadline;
 static rx_uint_t   rx_stopping; /* 1 quit, 2 terminate */
@@ -558,8 +559,13 @@ rx_master_reload(rx_cycle_args_t *args)
     rx_uint_t   i;
 
     if (rx_pending) {
-        rx_log_error(RX_LOG_WARN, &rx_cycle->log, 0,
-                     "reload already in progress, signal ignored");
+        /* the file may have changed again since this reload read it */
+        if (!rx_reload_deferred) {
+            rx_log_error(RX_LOG_NOTICE, &rx_cycle->log, 0,
+                         "reload already in progress, another one follows "
+                         "it");
+        }
+        rx_reload_deferred = 1;
         return;
     }
     rx_sd_notify("RELOADING=1");
@@ -732,20 +738,27 @@ rx_master_tick(rx_cycle_args_t *args)
         if (rx_kill_deadline && rx_current_msec >= rx_kill_deadline) {
             rx_log_error(RX_LOG_WARN, &rx_cycle->log, 0,
                          "workers still running, sending SIGKILL");
-            rx_signal_generation(rx_cycle->generation + 1, SIGKILL, 1);
+            /* every generation: an abandoned reload's children too */
+            rx_signal_generation((rx_uint_t) -1, SIGKILL, 1);
             rx_kill_deadline = rx_current_msec + RX_KILL_GRACE;
         }
         return;
     }
-    if (rx_reconfigure) {
+    if (rx_reconfigure || (rx_reload_deferred && !rx_pending)) {
         rx_reconfigure = 0;
+        if (!rx_pending) {
+            rx_reload_deferred = 0;
+        }
         rx_master_reload(args);
     }
     if (rx_reopen) {
         rx_reopen = 0;
         rx_log_error(RX_LOG_NOTICE, &rx_cycle->log, 0, "reopening logs");
         (void) rx_cycle_reopen_logs(rx_cycle);
-        rx_signal_generation(rx_cycle->generation + 1, SIGUSR1, 1);
+        if (rx_pending) { /* its files are the ones kept after a commit */
+            (void) rx_cycle_reopen_logs(rx_pending);
+        }
+        rx_signal_generation((rx_uint_t) -1, SIGUSR1, 1);
     }
 }
 

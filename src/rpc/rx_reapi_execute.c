@@ -32,17 +32,35 @@ rx_reapi_exec_message(rx_reapi_op_t *op, u_char *msg, size_t len)
     Google__Longrunning__Operation *o;
     rx_exec_resp_t                 *r;
     ProtobufCAllocator              a;
+    rx_pool_t                      *tmp;
+    rx_str_t                        name;
 
-    rx_pb_allocator_init(&a, req->ctx->pool);
+    /* progress updates (a backend may send any number of them, with
+       large metadata) are read in a pool of their own: only the name
+       and the final answer stay in the request's */
+    tmp = rx_create_pool(4096, &rx_cycle->log);
+    if (tmp == NULL) {
+        return;
+    }
+    rx_pb_allocator_init(&a, tmp);
     o = google__longrunning__operation__unpack(&a, len, msg);
     if (o == NULL) {
+        rx_destroy_pool(tmp);
         return;
     }
     if (o->name[0] && req->operation.len == 0) {
-        req->operation.data = (u_char *) o->name;
-        req->operation.len = strlen(o->name);
+        name.data = (u_char *) o->name;
+        name.len = strlen(o->name);
+        (void) rx_str_dup(req->ctx->pool, &req->operation, &name);
     }
     if (!o->done) {
+        rx_destroy_pool(tmp);
+        return;
+    }
+    rx_destroy_pool(tmp);
+    rx_pb_allocator_init(&a, req->ctx->pool);
+    o = google__longrunning__operation__unpack(&a, len, msg);
+    if (o == NULL) {
         return;
     }
     if (o->result_case == GOOGLE__LONGRUNNING__OPERATION__RESULT_ERROR

@@ -46,6 +46,7 @@
 typedef struct rx_ex_conn_s   rx_ex_conn_t;
 typedef struct rx_ex_stream_s rx_ex_stream_t;
 typedef struct rx_ex_op_s     rx_ex_op_t;
+typedef struct rx_ex_intree_s rx_ex_intree_t; /* rx_executor_run.c */
 
 /* ---- process-wide state (rx_executor.c) ---- */
 
@@ -217,18 +218,19 @@ struct rx_ex_op_s {
     rx_ex_digest_t digest; /* action */
     rx_re_t(Action) * action;
     rx_re_t(Command) * command;
-    rx_uint_t      stage; /* ExecutionStage.Value */
-    pid_t          pid;   /* the action's supervisor, 0: none */
-    rx_event_t     timer; /* timeout, then expiry when done */
-    rx_msec_t      timeout;
-    rx_msec_t      started;   /* rx_current_msec at spawn */
-    char          *dir;       /* root/work/<id> */
-    char          *exec_root; /* dir/x */
-    char          *cwd;       /* exec_root/working_directory */
-    int            wstatus;
-    rx_grpc_code_e code; /* ExecuteResponse.status */
-    char          *message;
-    rx_array_t     missing; /* rx_ex_digest_t */
+    rx_uint_t       stage; /* ExecutionStage.Value */
+    pid_t           pid;   /* the action's supervisor, 0: none */
+    rx_event_t      timer; /* timeout, then expiry when done */
+    rx_msec_t       timeout;
+    rx_msec_t       started;   /* rx_current_msec at spawn */
+    char           *dir;       /* root/work/<id> */
+    char           *exec_root; /* dir/x */
+    char           *cwd;       /* exec_root/working_directory */
+    int             wstatus;
+    rx_grpc_code_e  code; /* ExecuteResponse.status */
+    char           *message;
+    rx_array_t      missing; /* rx_ex_digest_t */
+    rx_ex_intree_t *tree;    /* the input tree while it is created */
     rx_re_t(ActionResult) * result;
     rx_str_t        response; /* packed ExecuteResponse */
     struct timespec ts[10];   /* RX_EX_TS_* */

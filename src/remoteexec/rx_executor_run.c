@@ -353,107 +353,111 @@ rx_ex_put_entries(rx_ex_op_t *op, int dfd, rx_re_t(Directory) * dir,
 }
 
 /*
- * The size of an input tree before any of it is created.  The tree is a
- * DAG: 20 small Directory blobs that each name the next one twice stand
- * for 2^21 entries.  Each distinct Directory is read once (a memo by
- * digest); the walk stops as soon as the total passes
- * RX_EX_MAX_ENTRIES.  A missing or unreadable Directory counts nothing
- * here: the materialization reports it.
+ * The input tree, read before any of it is created.  The tree is a DAG:
+ * 20 small Directory blobs that each name the next one twice stand for
+ * 2^21 entries.  Each distinct Directory is read and unpacked once (an
+ * index by digest, in a pool that lives while the tree is created) and
+ * the entries are counted, the walk stopping as soon as the total passes
+ * RX_EX_MAX_ENTRIES.  A missing or unreadable Directory is recorded as
+ * such: the creation reports it.
  */
-#define RX_EX_MEMO_BUCKETS 1024
+#define RX_EX_INTREE_BUCKETS 1024
 
-typedef struct rx_ex_memo_s rx_ex_memo_t;
-struct rx_ex_memo_s {
-    rx_ex_memo_t  *next;
+typedef struct rx_ex_tdir_s rx_ex_tdir_t;
+struct rx_ex_tdir_s {
+    rx_ex_tdir_t  *next;
     rx_ex_digest_t d;
-    uint64_t       entries;
+    rx_re_t(Directory) * dir; /* NULL: missing (rc) or unreadable */
+    rx_int_t rc;              /* of rx_ex_cas_get() */
+    uint64_t entries;         /* under it, itself excluded */
 };
 
-static uint64_t
-rx_ex_count_tree(rx_ex_op_t *op, rx_ex_memo_t **memo, rx_re_t(Digest) * pb,
-                 rx_uint_t depth)
-{
-    rx_re_t(Directory) * dir;
-    rx_ex_digest_t d;
-    rx_ex_memo_t  *m;
-    rx_pool_t     *pool;
-    rx_str_t       data;
-    uint64_t       n = 0;
-    size_t         i, b;
+struct rx_ex_intree_s {
+    rx_pool_t    *pool;
+    rx_ex_tdir_t *bucket[RX_EX_INTREE_BUCKETS];
+};
 
-    if (depth > RX_EX_MAX_DEPTH || rx_ex_digest_from_pb(&d, pb) != RX_OK) {
-        return 0; /* refused by the materialization */
-    }
+static rx_ex_tdir_t *
+rx_ex_intree_find(rx_ex_intree_t *t, const rx_ex_digest_t *d,
+                  rx_ex_tdir_t ***head)
+{
+    rx_ex_tdir_t *td;
+    size_t        b, i;
+
     for (b = 0, i = 0; i < 8; i++) { /* the hash is uniform already */
-        b = b * 33 + d.hex[i];
+        b = b * 33 + d->hex[i];
     }
-    b %= RX_EX_MEMO_BUCKETS;
-    for (m = memo[b]; m; m = m->next) {
-        if (m->d.size == d.size
-            && memcmp(m->d.hex, d.hex, sizeof(d.hex)) == 0) {
-            return m->entries;
+    *head = &t->bucket[b % RX_EX_INTREE_BUCKETS];
+    for (td = **head; td; td = td->next) {
+        if (td->d.size == d->size
+            && memcmp(td->d.hex, d->hex, sizeof(d->hex)) == 0) {
+            return td;
         }
     }
-    pool = rx_create_pool(4096, rx_ex.log);
-    if (pool == NULL) {
-        return 0;
-    }
-    dir = rx_ex_cas_get(pool, &d, RX_EX_MAX_PROTO, &data) == RX_OK
-              ? (void *) rx_pb_unpack(pool, &rx_re_desc(directory), data.data,
-                                      data.len)
-              : NULL;
-    if (dir) {
-        n = dir->n_files + dir->n_symlinks + dir->n_directories;
-        for (i = 0; i < dir->n_directories && n <= RX_EX_MAX_ENTRIES; i++) {
-            n += rx_ex_count_tree(op, memo, dir->directories[i]->digest,
-                                  depth + 1);
-        }
-    }
-    rx_destroy_pool(pool);
-    m = rx_palloc(op->pool, sizeof(rx_ex_memo_t));
-    if (m) {
-        m->d = d;
-        m->entries = n;
-        m->next = memo[b];
-        memo[b] = m;
-    }
-    return n;
+    return NULL;
 }
 
-/* one Directory of the input tree; its message lives in a pool of its own
-   only while its entries are created */
+/* entries under @pb, reading what was not read yet; 0 for what the
+   creation refuses anyway (depth, digest) */
+static uint64_t
+rx_ex_intree_load(rx_ex_intree_t *t, rx_re_t(Digest) * pb, rx_uint_t depth)
+{
+    rx_ex_tdir_t **head, *td;
+    rx_ex_digest_t d;
+    rx_str_t       data;
+    size_t         i;
+
+    if (depth > RX_EX_MAX_DEPTH || rx_ex_digest_from_pb(&d, pb) != RX_OK) {
+        return 0;
+    }
+    if ((td = rx_ex_intree_find(t, &d, &head)) != NULL) {
+        return td->entries;
+    }
+    td = rx_pcalloc(t->pool, sizeof(rx_ex_tdir_t));
+    if (td == NULL) {
+        return RX_EX_MAX_ENTRIES + 1; /* refused: out of memory */
+    }
+    td->d = d;
+    td->rc = rx_ex_cas_get(t->pool, &d, RX_EX_MAX_PROTO, &data);
+    td->dir = td->rc == RX_OK ? (void *) rx_pb_unpack(
+                  t->pool, &rx_re_desc(directory), data.data, data.len)
+                              : NULL;
+    td->next = *head;
+    *head = td;
+    if (td->dir == NULL) {
+        return 0;
+    }
+    td->entries =
+        td->dir->n_files + td->dir->n_symlinks + td->dir->n_directories;
+    for (i = 0; i < td->dir->n_directories && td->entries <= RX_EX_MAX_ENTRIES;
+         i++) {
+        td->entries +=
+            rx_ex_intree_load(t, td->dir->directories[i]->digest, depth + 1);
+    }
+    return td->entries;
+}
+
+/* one Directory of the input tree, as read by rx_ex_intree_load() */
 static rx_int_t
 rx_ex_materialize(rx_ex_op_t *op, int dfd, rx_re_t(Digest) * pb,
                   rx_uint_t depth)
 {
-    rx_re_t(Directory) * dir;
+    rx_ex_tdir_t **head, *td;
     rx_ex_digest_t d;
-    rx_pool_t     *pool;
-    rx_str_t       data;
-    rx_int_t       rc;
 
-    if (depth > RX_EX_MAX_DEPTH || rx_ex_digest_from_pb(&d, pb) != RX_OK) {
+    if (depth > RX_EX_MAX_DEPTH || rx_ex_digest_from_pb(&d, pb) != RX_OK
+        || (td = rx_ex_intree_find(op->tree, &d, &head)) == NULL) {
         return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
                              "invalid input tree");
     }
-    pool = rx_create_pool(4096, rx_ex.log);
-    if (pool == NULL) {
-        return rx_ex_op_fail(op, RX_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    if (td->rc == RX_DECLINED) {
+        return rx_ex_op_missing(op, &d);
     }
-    rc = rx_ex_cas_get(pool, &d, RX_EX_MAX_PROTO, &data);
-    dir = rc == RX_OK ? (void *) rx_pb_unpack(pool, &rx_re_desc(directory),
-                                              data.data, data.len)
-                      : NULL;
-    if (rc == RX_DECLINED) {
-        rc = rx_ex_op_missing(op, &d);
-    } else if (dir == NULL) {
-        rc = rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
-                           "unreadable input directory %s", (char *) d.hex);
-    } else {
-        rc = rx_ex_put_entries(op, dfd, dir, depth);
+    if (td->dir == NULL) {
+        return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
+                             "unreadable input directory %s", (char *) d.hex);
     }
-    rx_destroy_pool(pool);
-    return rc;
+    return rx_ex_put_entries(op, dfd, td->dir, depth);
 }
 
 /* ---- preparing and starting ---- */
@@ -546,9 +550,10 @@ rx_ex_run_outputs(rx_ex_op_t *op, int root)
 rx_int_t
 rx_ex_run_start(rx_ex_op_t *op)
 {
-    rx_int_t       rc;
-    int            root;
-    rx_ex_memo_t **memo;
+    rx_ex_intree_t *tree;
+    rx_pool_t      *pool;
+    rx_int_t        rc;
+    int             root;
 
     if (rx_ex.sandbox_missing) {
         return rx_ex_op_fail(op, RX_GRPC_FAILED_PRECONDITION,
@@ -565,19 +570,27 @@ rx_ex_run_start(rx_ex_op_t *op)
                              "cannot open the input "
                              "root");
     }
-    memo = rx_pcalloc(op->pool, RX_EX_MEMO_BUCKETS * sizeof(rx_ex_memo_t *));
-    if (memo == NULL) {
+    pool = rx_create_pool(16384, rx_ex.log);
+    tree = pool ? rx_pcalloc(pool, sizeof(rx_ex_intree_t)) : NULL;
+    if (tree == NULL) {
         close(root);
+        if (pool) {
+            rx_destroy_pool(pool);
+        }
         return rx_ex_op_fail(op, RX_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
-    if (rx_ex_count_tree(op, memo, op->action->input_root_digest, 0)
+    tree->pool = pool;
+    if (rx_ex_intree_load(tree, op->action->input_root_digest, 0)
         > RX_EX_MAX_ENTRIES) {
-        close(root);
-        return rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
-                             "input tree of more than %u entries",
-                             (unsigned) RX_EX_MAX_ENTRIES);
+        rc = rx_ex_op_fail(op, RX_GRPC_INVALID_ARGUMENT,
+                           "input tree of more than %u entries",
+                           (unsigned) RX_EX_MAX_ENTRIES);
+    } else {
+        op->tree = tree;
+        rc = rx_ex_materialize(op, root, op->action->input_root_digest, 0);
+        op->tree = NULL;
     }
-    rc = rx_ex_materialize(op, root, op->action->input_root_digest, 0);
+    rx_destroy_pool(pool); /* the Directory messages */
     if (rc == RX_OK) {
         rc = rx_ex_run_outputs(op, root);
     }

@@ -5,11 +5,11 @@
  */
 
 #ifndef _RX_CONF_H_INCLUDED_
+#define _RX_CONF_H_INCLUDED_
+
 /* workers: three generations (reloads) and the managers fit in the
    master's process table of 256 */
 #define RX_MAX_WORKERS 64
-
-#define _RX_CONF_H_INCLUDED_
 
 #include <rx_conf_file.h>
 

@@ -617,19 +617,20 @@ rx_master_check_pending(void)
 {
     rx_process_t *p;
     rx_cycle_t   *old;
-    rx_uint_t     i, ready = 0, dead = 0, total = 0, workers = 0;
+    rx_uint_t     i, ready = 0, total = 0, workers = 0;
 
+    /* a child of the pending generation that exits is freed at once
+       (rx_child_exited) and noted in rx_pending_died */
     for (i = 0; i < RX_MAX_PROCESSES; i++) {
         p = &rx_processes[i];
         if (!p->used || p->generation != rx_pending->generation) {
             continue;
         }
         total++;
-        workers += p->type == RX_PROC_WORKER && !p->exited;
-        ready += p->ready && !p->exited;
-        dead += p->exited;
+        workers += p->type == RX_PROC_WORKER;
+        ready += p->ready;
     }
-    if (dead || rx_pending_died || workers < rx_pending->workers) {
+    if (rx_pending_died || workers < rx_pending->workers) {
         rx_master_abandon_pending("a new worker process did not start");
         return;
     }

@@ -47,6 +47,7 @@ static void     rx_http_handshake_handler(rx_event_t *ev);
 static void     rx_http_read_handler(rx_event_t *ev);
 static void     rx_http_write_handler(rx_event_t *ev);
 static void     rx_http_read_head(rx_http_conn_t *hc);
+static void     rx_http_answer(rx_http_req_t *r, rx_int_t rc);
 static rx_int_t rx_http_start_request(rx_http_conn_t *hc, u_char *end);
 static rx_int_t rx_http_idle_read(rx_http_conn_t *hc);
 static void     rx_http_read_body(rx_http_conn_t *hc);
@@ -425,16 +426,10 @@ rx_http_start_request(rx_http_conn_t *hc, u_char *end)
         /* refused from the head (404, 405, 401): a large body is not
            read at all, and the connection closes after the answer; a
            small one is read (and dropped) so the connection stays */
-        rc = r->route_rc;
         r->keepalive = 0;
         hc->state = RX_HTTP_ST_RUN;
         rx_event_del_timer(hc->c->read);
-        if (rc != RX_DONE) {
-            (void) rx_http_set_text(
-                r, rc > 0 ? (rx_uint_t) rc : 500,
-                rx_http_status_text(rc > 0 ? (rx_uint_t) rc : 500));
-        }
-        rx_http_send(r);
+        rx_http_answer(r, r->route_rc);
         return RX_DECLINED;
     }
     hc->state = RX_HTTP_ST_BODY;
@@ -543,19 +538,20 @@ rx_http_body_bytes(rx_http_conn_t *hc, u_char *p, u_char *last)
 static void
 rx_http_run(rx_http_req_t *r)
 {
-    rx_http_conn_t *hc = r->hc;
-    rx_int_t        rc;
+    r->hc->state = RX_HTTP_ST_RUN;
+    rx_http_answer(r, r->route_rc == RX_OK ? rx_http_dispatch(r) : r->route_rc);
+}
 
-    hc->state = RX_HTTP_ST_RUN;
-    rc = r->route_rc == RX_OK ? rx_http_dispatch(r) : r->route_rc;
-    if (rc == RX_DONE) {
-        rc = RX_OK; /* refused from the head: the answer is set */
-    }
+/* What a handler or rx_http_route() returned: RX_OK or RX_DONE (the
+ * answer is set), RX_AGAIN (it comes later), else a status to answer. */
+static void
+rx_http_answer(rx_http_req_t *r, rx_int_t rc)
+{
     if (rc == RX_AGAIN) {
         r->async = 1;
         return;
     }
-    if (rc != RX_OK) {
+    if (rc != RX_OK && rc != RX_DONE) {
         (void) rx_http_set_text(
             r, rc > 0 ? (rx_uint_t) rc : 500,
             rx_http_status_text(rc > 0 ? (rx_uint_t) rc : 500));

@@ -16,7 +16,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Path ();
-use File::Spec;
+use File::Temp ();
 use Test::Rx;
 use Test::Rx::Reapi qw(missing);
 use Test::Rx::Tap;
@@ -93,10 +93,9 @@ SKIP: {
         unless system("$bwrap --unshare-all --die-with-parent --ro-bind / / "
                       . '--dev /dev --proc /proc --tmpfs /tmp -- true '
                       . '>/dev/null 2>&1') == 0;
-    # the server's files outside /tmp, which bwrap replaces anyway
-    my $srv = File::Spec->rel2abs($ENV{RX_OBJS} // 'objs') . "/t71-bwrap-$$";
-    File::Path::remove_tree($srv);
-    File::Path::make_path($srv, { mode => 0711 });
+    # the server's files outside /tmp, which bwrap replaces anyway, and
+    # on a path the action user may search whatever the checkout's is
+    my $srv = File::Temp::tempdir('rx-t71-XXXXXX', DIR => '/var/tmp');
     chmod 0711, $srv;
     my $b = daemon(extra => "  sandbox: bwrap\n", server_dir => $srv);
     $b->run();
